@@ -1,0 +1,31 @@
+# rota: top-level build. Everything lands in build/; components list their
+# targets in <dir>/component.mk and the rules live in mk/common.mk.
+BUILD ?= build
+
+.PHONY: all deps test bench demo install clean
+all:
+
+include mk/common.mk
+include $(sort $(wildcard bpf/component.mk userspace/*/component.mk cni/component.mk tests/*/component.mk))
+include mk/rules.mk
+
+all: $(ALL_TARGETS)
+
+# Installs what a bare machine lacks (near-instant when all is present).
+deps:
+	$(Q)scripts/deps.sh
+
+test: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)tests/run.sh
+
+bench: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)tests/bench/run.sh
+
+demo: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)scripts/demo.sh
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,223 @@
+/* The tc path on a pod's host-side veth: from_pod (packets the pod sends:
+ * service lookup, backend choice, DNAT, conntrack) and to_pod (packets the
+ * pod receives: reverse NAT of replies). Shared by pod.bpf.c and the
+ * benchmark wrapper. Handlers return TC_ACT_* verdicts. */
+#pragma once
+#include "lib/lb.h"
+#include "lib/hash.h"
+#include "lib/ct.h"
+#include "lib/nat.h"
+#include "lib/icmp.h"
+
+/* A later fragment carries no ports: it follows its first fragment's
+ * translation, or passes untouched if that was never seen. */
+static __always_inline int frag_follow(struct __sk_buff *skb, const struct pkt4 *p, __u32 addr_off)
+{
+	struct rota_frag_key key = { .saddr = p->saddr, .daddr = p->daddr, .id = p->ip_id, .proto = p->proto };
+	struct rota_frag_val *v = bpf_map_lookup_elem(&rota_frag4, &key);
+	__be32 old = addr_off == IP_DADDR_OFF ? p->daddr : p->saddr;
+
+	if (!v) {
+		stat_inc(ROTA_STAT_PASS_FRAGMENT, p->len);
+		return TC_ACT_OK;
+	}
+	if (nat_addr(skb, p, addr_off, old, v->nat_addr, false)) {
+		stat_inc(ROTA_STAT_DROP_ERROR, p->len);
+		return TC_ACT_SHOT;
+	}
+	stat_inc(addr_off == IP_DADDR_OFF ? ROTA_STAT_XLATE_FWD : ROTA_STAT_XLATE_REPLY, p->len);
+	return TC_ACT_OK;
+}
+
+static __always_inline void frag_record(const struct pkt4 *p, __be32 nat_addr)
+{
+	struct rota_frag_key key = { .saddr = p->saddr, .daddr = p->daddr, .id = p->ip_id, .proto = p->proto };
+	struct rota_frag_val v = { .nat_addr = nat_addr, .sport = p->sport, .dport = p->dport };
+
+	bpf_map_update_elem(&rota_frag4, &key, &v, BPF_ANY);
+}
+
+/* Client → frontend: reuse the flow's backend or choose one, then DNAT
+ * (and SNAT to the hairpin address when the pod reached itself). */
+static __always_inline int lb_forward(struct __sk_buff *skb, const struct pkt4 *p,
+				      const struct rota_svc_entry *svc)
+{
+	__u64 now = bpf_ktime_get_ns();
+	struct rota_ct_key key;
+	struct rota_ct_entry *ct;
+	__be32 baddr;
+	__be16 bport;
+	__u8 flags;
+
+	ct_key_fill(&key, p->saddr, p->daddr, p->sport, p->dport, p->proto, ROTA_CT_FWD);
+	ct = ct_lookup(&key, now);
+	/* A SYN reusing the tuple of a closed flow starts a new one. */
+	if (ct && ct->state == ROTA_CT_CLOSING && p->proto == IPPROTO_TCP &&
+	    (p->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN)
+		ct = NULL;
+	if (ct) {
+		ct_account(ct, p, now);
+		baddr = ct->nat_addr;
+		bport = ct->nat_port;
+		flags = ct->flags;
+		stat_inc(ROTA_STAT_CT_HIT, p->len);
+	} else {
+		struct rota_backend *b;
+		__u32 backend_id;
+
+		b = lb_select(p->daddr, p->dport, p->proto, svc,
+			      flow_hash4(p->saddr, p->daddr, p->sport, p->dport, p->proto),
+			      p->saddr, ROTA_AFF_CLIENT_ADDR, &backend_id);
+		if (!b) {
+			stat_inc(ROTA_STAT_NO_BACKEND, p->len);
+			return icmp_reject(skb, p);
+		}
+		baddr = b->addr;
+		bport = b->port;
+		flags = baddr == p->saddr ? ROTA_CT_F_HAIRPIN : 0;
+		if (ct_create(&key, p, b, backend_id, svc->svc_id,
+			      flags ? hairpin_addr : p->saddr, flags, now)) {
+			stat_inc(ROTA_STAT_DROP_ERROR, p->len);
+			return TC_ACT_SHOT;
+		}
+		stat_inc(ROTA_STAT_CT_NEW, p->len);
+	}
+	if (p->frag_first)
+		frag_record(p, baddr);
+
+	if (nat_addr(skb, p, IP_DADDR_OFF, p->daddr, baddr, true) ||
+	    nat_port(skb, p, 2, p->dport, bport))
+		goto err;
+	if (flags & ROTA_CT_F_HAIRPIN) {
+		/* The pod is its own backend: it must see another source, and
+		 * the packet goes straight back into it. */
+		if (nat_addr(skb, p, IP_SADDR_OFF, p->saddr, hairpin_addr, true) || eth_swap(skb))
+			goto err;
+		stat_inc(ROTA_STAT_HAIRPIN, p->len);
+		return bpf_redirect(skb->ifindex, 0);
+	}
+	stat_inc(ROTA_STAT_XLATE_FWD, p->len);
+	return TC_ACT_OK;
+err:
+	stat_inc(ROTA_STAT_DROP_ERROR, p->len);
+	return TC_ACT_SHOT;
+}
+
+/* Backend → client: restore the frontend as the source. hairpin: the
+ * reply was sent to the hairpin address and goes back into the same pod. */
+static __always_inline int lb_reply(struct __sk_buff *skb, const struct pkt4 *p, bool hairpin)
+{
+	__u64 now = bpf_ktime_get_ns();
+	struct rota_ct_key key;
+	struct rota_ct_entry *ct;
+	__be32 client;
+
+	ct_key_fill(&key, p->saddr, p->daddr, p->sport, p->dport, p->proto, ROTA_CT_REPLY);
+	ct = ct_lookup(&key, now);
+	if (!ct) {
+		stat_inc(ROTA_STAT_PASS_NOT_SERVICE, p->len);
+		return TC_ACT_OK;
+	}
+	ct_account(ct, p, now);
+	client = ct->client_addr;
+	if (!(ct->flags & ROTA_CT_F_SEEN_REPLY)) {
+		/* First answer: the flow is established in both directions. */
+		struct rota_ct_key fkey;
+		struct rota_ct_entry *fwd;
+
+		ct->flags |= ROTA_CT_F_SEEN_REPLY;
+		if (ct->state == ROTA_CT_NEW)
+			ct->state = ROTA_CT_ESTABLISHED;
+		ct_key_fill(&fkey, client, ct->nat_addr, p->dport, ct->nat_port, p->proto, ROTA_CT_FWD);
+		fwd = bpf_map_lookup_elem(&rota_ct4, &fkey);
+		if (fwd && fwd->state == ROTA_CT_NEW)
+			fwd->state = ROTA_CT_ESTABLISHED;
+	}
+	if (p->frag_first)
+		frag_record(p, ct->nat_addr);
+	if (nat_addr(skb, p, IP_SADDR_OFF, p->saddr, ct->nat_addr, true) ||
+	    nat_port(skb, p, 0, p->sport, ct->nat_port))
+		goto err;
+	if (hairpin) {
+		if (nat_addr(skb, p, IP_DADDR_OFF, p->daddr, client, true) || eth_swap(skb))
+			goto err;
+		stat_inc(ROTA_STAT_HAIRPIN, p->len);
+		return bpf_redirect(skb->ifindex, 0);
+	}
+	stat_inc(ROTA_STAT_XLATE_REPLY, p->len);
+	return TC_ACT_OK;
+err:
+	stat_inc(ROTA_STAT_DROP_ERROR, p->len);
+	return TC_ACT_SHOT;
+}
+
+static __always_inline int icmp_path(struct __sk_buff *skb, const struct pkt4 *p, bool to_pod)
+{
+	int ret = icmp_error_xlate(skb, p, to_pod);
+
+	if (ret < 0) {
+		stat_inc(ROTA_STAT_DROP_ERROR, p->len);
+		return TC_ACT_SHOT;
+	}
+	stat_inc(ret ? ROTA_STAT_XLATE_ICMP : ROTA_STAT_PASS_NOT_SERVICE, p->len);
+	return TC_ACT_OK;
+}
+
+/* Common front of both directions: parse, count what is not ours. Returns
+ * 1 when the packet is TCP/UDP/ICMP worth looking at. */
+static __always_inline int pod_parse(struct __sk_buff *skb, struct pkt4 *p)
+{
+	int ret = parse_ipv4(skb, p);
+
+	if (ret == PARSE_NOT_IP) {
+		stat_inc(ROTA_STAT_PASS_NOT_IP, skb->len);
+		return 0;
+	}
+	if (ret) {
+		stat_inc(ROTA_STAT_PASS_MALFORMED, skb->len);
+		return 0;
+	}
+	return 1;
+}
+
+static __always_inline int from_pod(struct __sk_buff *skb)
+{
+	struct rota_svc_entry *svc;
+	struct pkt4 p = {};
+
+	if (!pod_parse(skb, &p))
+		return TC_ACT_OK;
+	if (p.frag_later)
+		return frag_follow(skb, &p, IP_DADDR_OFF);
+	if (p.proto == IPPROTO_ICMP)
+		return icmp_path(skb, &p, false);
+	if (p.proto != IPPROTO_TCP && p.proto != IPPROTO_UDP) {
+		stat_inc(ROTA_STAT_PASS_NOT_SERVICE, p.len);
+		return TC_ACT_OK;
+	}
+	if (p.daddr == hairpin_addr)
+		return lb_reply(skb, &p, true);
+	svc = svc_lookup(p.daddr, p.dport, p.proto);
+	if (!svc) {
+		stat_inc(ROTA_STAT_PASS_NOT_SERVICE, p.len);
+		return TC_ACT_OK;
+	}
+	return lb_forward(skb, &p, svc);
+}
+
+static __always_inline int to_pod(struct __sk_buff *skb)
+{
+	struct pkt4 p = {};
+
+	if (!pod_parse(skb, &p))
+		return TC_ACT_OK;
+	if (p.frag_later)
+		return frag_follow(skb, &p, IP_SADDR_OFF);
+	if (p.proto == IPPROTO_ICMP)
+		return icmp_path(skb, &p, true);
+	if (p.proto != IPPROTO_TCP && p.proto != IPPROTO_UDP) {
+		stat_inc(ROTA_STAT_PASS_NOT_SERVICE, p.len);
+		return TC_ACT_OK;
+	}
+	return lb_reply(skb, &p, false);
+}

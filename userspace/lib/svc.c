@@ -1,0 +1,434 @@
+/* Service upsert/delete/read-back over rota_svc4, rota_backends4 and
+ * rota_maglev4, in the order that keeps every packet's view consistent. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <netinet/in.h>
+#include <bpf/bpf.h>
+#include "svc.h"
+#include "log.h"
+#include "maglev.h"
+
+static struct rota_svc_key svc_key(const struct rota_frontend *fe, __u32 slot)
+{
+	struct rota_svc_key k = {
+		.addr = fe->addr, .port = fe->port, .proto = fe->proto,
+		.scope = fe->scope, .slot = slot,
+	};
+	return k;
+}
+
+size_t rota_svc_active_count(const struct rota_service *s)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < s->n_backends; i++)
+		n += !s->backends[i].terminating;
+	return n;
+}
+
+void rota_svc_free(struct rota_service *s)
+{
+	free(s->backends);
+	s->backends = NULL;
+	s->n_backends = 0;
+}
+
+void rota_svc_list_free(struct rota_service *list, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		rota_svc_free(&list[i]);
+	free(list);
+}
+
+int rota_svc_validate(const struct rota_dp *dp, const struct rota_service *s, char err[ROTA_ERR_LEN])
+{
+	char a[ROTA_ADDR_STR_LEN];
+	size_t active = rota_svc_active_count(s);
+
+	if (s->fe.proto != IPPROTO_TCP && s->fe.proto != IPPROTO_UDP) {
+		snprintf(err, ROTA_ERR_LEN, "protocol %u: only TCP and UDP are served", s->fe.proto);
+		return -EINVAL;
+	}
+	if (!s->fe.port) {
+		snprintf(err, ROTA_ERR_LEN, "frontend port 0: must be 1-65535");
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < s->n_backends; i++) {
+		if (!s->backends[i].port || !s->backends[i].addr) {
+			snprintf(err, ROTA_ERR_LEN, "backend %s: address and port must be set",
+				 rota_fmt_addr_port(a, s->backends[i].addr, s->backends[i].port));
+			return -EINVAL;
+		}
+		for (size_t j = 0; j < i; j++)
+			if (s->backends[j].addr == s->backends[i].addr &&
+			    s->backends[j].port == s->backends[i].port) {
+				snprintf(err, ROTA_ERR_LEN, "duplicate backend %s",
+					 rota_fmt_addr_port(a, s->backends[i].addr, s->backends[i].port));
+				return -EINVAL;
+			}
+	}
+	if (s->n_backends >= dp->backends_max || s->n_backends >= dp->svc_max) {
+		snprintf(err, ROTA_ERR_LEN, "backends: %zu given, the maps hold at most %u",
+			 s->n_backends, dp->backends_max < dp->svc_max ? dp->backends_max - 1 : dp->svc_max - 1);
+		return -E2BIG;
+	}
+	if (s->maglev && active * 100 > dp->cfg.maglev_m) {
+		snprintf(err, ROTA_ERR_LEN,
+			 "maglev with %zu backends needs a table of at least %zu entries; this datapath has %u "
+			 "(reload with a larger --maglev-size)", active, active * 100, dp->cfg.maglev_m);
+		return -E2BIG;
+	}
+	return 0;
+}
+
+int rota_svc_get(const struct rota_dp *dp, const struct rota_frontend *fe, struct rota_service *out)
+{
+	struct rota_svc_key k = svc_key(fe, 0);
+	struct rota_svc_entry master, slot;
+	__u32 total;
+
+	memset(out, 0, sizeof(*out));
+	if (bpf_map_lookup_elem(dp->svc_fd, &k, &master))
+		return -errno;
+	out->fe = *fe;
+	out->svc_id = master.svc_id;
+	out->type = master.type;
+	out->maglev = master.flags & ROTA_SVC_F_MAGLEV;
+	out->affinity_timeout = master.flags & ROTA_SVC_F_AFFINITY ? master.affinity_timeout : 0;
+	total = master.count + master.terminating;
+	out->backends = calloc(total ? total : 1, sizeof(*out->backends));
+	if (!out->backends)
+		return -ENOMEM;
+	for (__u32 i = 1; i <= total; i++) {
+		struct rota_backend b;
+
+		k.slot = i;
+		if (bpf_map_lookup_elem(dp->svc_fd, &k, &slot) ||
+		    bpf_map_lookup_elem(dp->backends_fd, &slot.backend_id, &b)) {
+			char f[ROTA_ADDR_STR_LEN];
+
+			pr_warn("service %s: slot %u or its backend is missing; skipping it",
+				rota_fmt_frontend(f, fe), i);
+			continue;
+		}
+		out->backends[out->n_backends++] = (struct rota_svc_backend){
+			.addr = b.addr, .port = b.port, .id = slot.backend_id,
+			.terminating = i > master.count,
+		};
+	}
+	return 0;
+}
+
+int rota_svc_list(const struct rota_dp *dp, struct rota_service **out, size_t *n)
+{
+	struct rota_svc_key key, next, *prev = NULL;
+	struct rota_service *list = NULL;
+	size_t len = 0, cap = 0;
+	int err = 0;
+
+	while (bpf_map_get_next_key(dp->svc_fd, prev, &next) == 0) {
+		key = next;
+		prev = &key;
+		if (key.slot != 0)
+			continue;
+		if (len == cap) {
+			struct rota_service *l = realloc(list, (cap = cap ? cap * 2 : 64) * sizeof(*l));
+
+			if (!l) {
+				err = -ENOMEM;
+				break;
+			}
+			list = l;
+		}
+		struct rota_frontend fe = {
+			.addr = key.addr, .port = key.port, .proto = key.proto, .scope = key.scope,
+		};
+		err = rota_svc_get(dp, &fe, &list[len]);
+		if (err == -ENOENT) {	/* deleted while we walked */
+			err = 0;
+			continue;
+		}
+		if (err)
+			break;
+		len++;
+	}
+	if (err) {
+		rota_svc_list_free(list, len);
+		return err;
+	}
+	*out = list;
+	*n = len;
+	return 0;
+}
+
+/* Next free backend id; skips 0 and ids still in use after a wrap. */
+static __u32 backend_id_alloc(struct rota_dp *dp)
+{
+	struct rota_backend b;
+	__u32 id;
+
+	do {
+		id = dp->cfg.next_backend_id++;
+		if (!dp->cfg.next_backend_id)
+			dp->cfg.next_backend_id = 1;
+	} while (!id || bpf_map_lookup_elem(dp->backends_fd, &id, &b) == 0);
+	return id;
+}
+
+static __u32 svc_id_alloc(struct rota_dp *dp)
+{
+	__u32 id = dp->cfg.next_svc_id++;
+
+	if (!dp->cfg.next_svc_id)
+		dp->cfg.next_svc_id = 1;
+	return id ? id : svc_id_alloc(dp);
+}
+
+/* Swaps in a freshly built Maglev table for the service's active backends. */
+static int maglev_publish(struct rota_dp *dp, __u32 svc_id, const struct rota_svc_backend *b, size_t n)
+{
+	__u32 m = dp->cfg.maglev_m, zero = 0, *idx = NULL, *ids = NULL;
+	const char **names = NULL;
+	char (*bufs)[ROTA_ADDR_STR_LEN] = NULL;
+	int inner = -1, err = -ENOMEM;
+
+	names = calloc(n, sizeof(*names));
+	bufs = calloc(n, sizeof(*bufs));
+	idx = calloc(m, sizeof(*idx));
+	ids = calloc(m, sizeof(*ids));
+	if (!names || !bufs || !idx || !ids)
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		names[i] = rota_fmt_addr_port(bufs[i], b[i].addr, b[i].port);
+	err = maglev_build(names, n, m, idx);
+	if (err)
+		goto out;
+	for (__u32 j = 0; j < m; j++)
+		ids[j] = b[idx[j]].id;
+	inner = bpf_map_create(BPF_MAP_TYPE_ARRAY, "rota_maglev_tbl", sizeof(__u32), m * sizeof(__u32), 1, NULL);
+	if (inner < 0 || bpf_map_update_elem(inner, &zero, ids, BPF_ANY) ||
+	    bpf_map_update_elem(dp->maglev_fd, &svc_id, &inner, BPF_ANY))
+		err = -errno;
+out:
+	if (inner >= 0)
+		close(inner);
+	free(names);
+	free(bufs);
+	free(idx);
+	free(ids);
+	return err;
+}
+
+/* The wanted backends in slot order (active first), with ids: reused where
+ * the same address:port already backs this service, else newly allocated. */
+static int plan_backends(struct rota_dp *dp, const struct rota_service *want,
+			 const struct rota_service *old, struct rota_svc_backend *plan, bool *is_new)
+{
+	size_t k = 0;
+
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i < want->n_backends; i++) {
+			const struct rota_svc_backend *w = &want->backends[i];
+
+			if (w->terminating != (pass == 1))
+				continue;
+			plan[k] = *w;
+			is_new[k] = true;
+			for (size_t j = 0; old && j < old->n_backends; j++)
+				if (old->backends[j].addr == w->addr && old->backends[j].port == w->port) {
+					plan[k].id = old->backends[j].id;
+					is_new[k] = false;
+				}
+			if (is_new[k])
+				plan[k].id = backend_id_alloc(dp);
+			k++;
+		}
+	}
+	return 0;
+}
+
+static int backend_write(struct rota_dp *dp, const struct rota_service *s,
+			 const struct rota_svc_backend *b, bool terminating)
+{
+	struct rota_backend v = {
+		.addr = b->addr, .port = b->port, .proto = s->fe.proto,
+		.state = terminating ? ROTA_BACKEND_TERMINATING : ROTA_BACKEND_ACTIVE,
+		.svc_id = s->svc_id,
+	};
+
+	return bpf_map_update_elem(dp->backends_fd, &b->id, &v, BPF_ANY) ? -errno : 0;
+}
+
+static bool backend_kept(const struct rota_svc_backend *plan, size_t n, __u32 id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (plan[i].id == id)
+			return true;
+	return false;
+}
+
+/* Puts back what an upsert wrote before it failed. */
+static void upsert_rollback(struct rota_dp *dp, const struct rota_service *old, bool had_old,
+			    const struct rota_svc_backend *plan, const bool *is_new, size_t n_written,
+			    __u32 slots_written)
+{
+	struct rota_svc_key k = svc_key(&old->fe, 0);
+	size_t old_total = had_old ? old->n_backends : 0;
+
+	for (__u32 i = 1; i <= slots_written; i++) {
+		k.slot = i;
+		if (i <= old_total) {
+			struct rota_svc_entry e = { .backend_id = old->backends[i - 1].id, .svc_id = old->svc_id };
+
+			bpf_map_update_elem(dp->svc_fd, &k, &e, BPF_ANY);
+		} else {
+			bpf_map_delete_elem(dp->svc_fd, &k);
+		}
+	}
+	for (size_t i = 0; i < n_written; i++)
+		if (is_new[i])
+			bpf_map_delete_elem(dp->backends_fd, &plan[i].id);
+}
+
+int rota_svc_upsert(struct rota_dp *dp, const struct rota_service *want_in, char err_msg[ROTA_ERR_LEN])
+{
+	struct rota_service want = *want_in, old = {};
+	struct rota_svc_backend *plan = NULL;
+	struct rota_svc_key k = svc_key(&want.fe, 0);
+	struct rota_svc_entry master = {};
+	size_t n = want.n_backends, active, written = 0;
+	bool *is_new = NULL, had_old;
+	__u32 slots = 0;
+	char f[ROTA_ADDR_STR_LEN];
+	int err;
+
+	err = rota_svc_validate(dp, &want, err_msg);
+	if (err)
+		return err;
+	err = rota_dp_lock(dp);
+	if (err) {
+		snprintf(err_msg, ROTA_ERR_LEN, "lock %s: %s", dp->dir, strerror(-err));
+		return err;
+	}
+	err = rota_svc_get(dp, &want.fe, &old);
+	had_old = err == 0;
+	if (err && err != -ENOENT)
+		goto out_msg;
+	want.svc_id = had_old ? old.svc_id : svc_id_alloc(dp);
+	active = rota_svc_active_count(&want);
+
+	plan = calloc(n ? n : 1, sizeof(*plan));
+	is_new = calloc(n ? n : 1, sizeof(*is_new));
+	err = -ENOMEM;
+	if (!plan || !is_new)
+		goto out_msg;
+	plan_backends(dp, &want, had_old ? &old : NULL, plan, is_new);
+
+	/* 1. Backends, except those turning terminating (flipped after the
+	 * master entry stops offering them). */
+	for (written = 0; written < n; written++) {
+		bool was_terminating = false;
+
+		for (size_t j = 0; had_old && j < old.n_backends; j++)
+			if (old.backends[j].id == plan[written].id)
+				was_terminating = old.backends[j].terminating;
+		if (!is_new[written] && plan[written].terminating && !was_terminating)
+			continue;
+		err = backend_write(dp, &want, &plan[written], plan[written].terminating);
+		if (err)
+			goto rollback;
+	}
+	/* 2. Slots: active backends first, then terminating ones. */
+	for (slots = 0; slots < n; slots++) {
+		struct rota_svc_entry e = { .backend_id = plan[slots].id, .svc_id = want.svc_id };
+
+		k.slot = slots + 1;
+		if (bpf_map_update_elem(dp->svc_fd, &k, &e, BPF_ANY)) {
+			err = -errno;
+			goto rollback;
+		}
+	}
+	/* 3. The Maglev table, swapped whole. */
+	if (want.maglev && active) {
+		err = maglev_publish(dp, want.svc_id, plan, active);
+		if (err)
+			goto rollback;
+	}
+	/* 4. The master entry: from here on packets see the new service. */
+	master.count = (__u32)active;
+	master.terminating = (__u32)(n - active);
+	master.svc_id = want.svc_id;
+	master.type = want.type;
+	master.flags = (want.maglev ? ROTA_SVC_F_MAGLEV : 0) |
+		       (want.affinity_timeout ? ROTA_SVC_F_AFFINITY : 0);
+	master.affinity_timeout = want.affinity_timeout;
+	k.slot = 0;
+	if (bpf_map_update_elem(dp->svc_fd, &k, &master, BPF_ANY)) {
+		err = -errno;
+		if (want.maglev && active && !had_old)
+			bpf_map_delete_elem(dp->maglev_fd, &want.svc_id);
+		goto rollback;
+	}
+
+	/* 5. Clean-up nobody can reach any more. */
+	for (size_t i = 0; i < n; i++)
+		if (plan[i].terminating && !is_new[i])
+			backend_write(dp, &want, &plan[i], true);
+	for (__u32 s = (__u32)n + 1; had_old && s <= old.n_backends; s++) {
+		k.slot = s;
+		bpf_map_delete_elem(dp->svc_fd, &k);
+	}
+	for (size_t j = 0; had_old && j < old.n_backends; j++)
+		if (!backend_kept(plan, n, old.backends[j].id))
+			bpf_map_delete_elem(dp->backends_fd, &old.backends[j].id);
+	if (!want.maglev || !active)
+		bpf_map_delete_elem(dp->maglev_fd, &want.svc_id);
+	err = rota_dp_config_write(dp);
+	goto out;
+
+rollback:
+	upsert_rollback(dp, &old, had_old, plan, is_new, written, slots);
+out_msg:
+	snprintf(err_msg, ROTA_ERR_LEN, "service %s: %s%s", rota_fmt_frontend(f, &want.fe),
+		 strerror(-err), err == -E2BIG ? " (the maps are full; maps unchanged)" : " (maps unchanged)");
+out:
+	rota_dp_unlock(dp);
+	rota_svc_free(&old);
+	free(plan);
+	free(is_new);
+	return err;
+}
+
+int rota_svc_delete(struct rota_dp *dp, const struct rota_frontend *fe)
+{
+	struct rota_svc_key k = svc_key(fe, 0);
+	struct rota_service old;
+	int err;
+
+	err = rota_dp_lock(dp);
+	if (err)
+		return err;
+	err = rota_svc_get(dp, fe, &old);
+	if (err)
+		goto out;
+	/* Master first: new packets stop finding the service at once. */
+	if (bpf_map_delete_elem(dp->svc_fd, &k)) {
+		err = -errno;
+		goto out_free;
+	}
+	bpf_map_delete_elem(dp->maglev_fd, &old.svc_id);
+	for (__u32 s = 1; s <= old.n_backends; s++) {
+		k.slot = s;
+		bpf_map_delete_elem(dp->svc_fd, &k);
+	}
+	for (size_t i = 0; i < old.n_backends; i++)
+		bpf_map_delete_elem(dp->backends_fd, &old.backends[i].id);
+out_free:
+	rota_svc_free(&old);
+out:
+	rota_dp_unlock(dp);
+	return err;
+}

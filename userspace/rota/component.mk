@@ -1,0 +1,2 @@
+PROGS += rota
+rota_SRCS := $(wildcard userspace/rota/*.c)
