@@ -51,6 +51,10 @@ struct rota_load_opts {
  * again on a loaded directory keeps all map contents and moves attached
  * cgroups to the new programs. */
 int rota_dp_load(const struct rota_load_opts *opts);
+/* Sizes the maps of another object that shares rota's pinned maps (tests,
+ * benchmarks) so libbpf can adopt the pins in o->dir. */
+struct bpf_object;
+int rota_dp_size_maps(struct bpf_object *obj, const struct rota_load_opts *o, __u32 maglev_m);
 /* Detaches everything attached from dir and removes every pin. */
 int rota_dp_unload(const char *dir);
 

@@ -86,7 +86,7 @@ static int size_map(struct bpf_map *map, const char *dir, __u32 want)
 	return want ? bpf_map__set_max_entries(map, want) : 0;
 }
 
-static int size_maps(struct bpf_object *obj, const struct rota_load_opts *o, __u32 maglev_m)
+int rota_dp_size_maps(struct bpf_object *obj, const struct rota_load_opts *o, __u32 maglev_m)
 {
 	struct bpf_map *map;
 	int err;
@@ -239,9 +239,9 @@ int rota_dp_load(const struct rota_load_opts *o)
 	}
 	SET_RODATA(sock, m, cfg.hairpin_addr);
 	SET_RODATA(pod, m, cfg.hairpin_addr);
-	err = size_maps(sock->obj, o, m);
+	err = rota_dp_size_maps(sock->obj, o, m);
 	if (!err)
-		err = size_maps(pod->obj, o, m);
+		err = rota_dp_size_maps(pod->obj, o, m);
 	if (err) {
 		pr_warn("size maps in %s: %s", o->dir, strerror(-err));
 		goto out;
