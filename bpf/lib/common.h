@@ -43,3 +43,11 @@ const volatile __u32 ct_udp_s = 60;
 
 /* barrier_var() (bpf_helpers.h) hides a value from the compiler so a
  * bounds check it could prove redundant still reaches the verifier. */
+
+/* Conntrack and affinity clocks only need tick resolution; the coarse
+ * monotonic clock costs a fraction of bpf_ktime_get_ns() per packet. It is
+ * CLOCK_MONOTONIC_COARSE, the base userspace compares against. */
+static __always_inline __u64 rota_now_ns(void)
+{
+	return bpf_ktime_get_coarse_ns();
+}

@@ -102,9 +102,9 @@ static __always_inline int icmp_inner_rewrite(struct __sk_buff *skb, const struc
 	__u16 l4c;
 
 	/* The inner TCP/UDP checksum, if the error quotes it (UDP: 0 = none). */
-	if (inner_proto == IPPROTO_UDP && inner_l4 + 8 <= p->len)
+	if (inner_proto == IPPROTO_UDP && inner_l4 + 8 <= p->l3_end)
 		l4c_off = inner_l4 + 6;
-	else if (inner_proto == IPPROTO_TCP && inner_l4 + 18 <= p->len)
+	else if (inner_proto == IPPROTO_TCP && inner_l4 + 18 <= p->l3_end)
 		l4c_off = inner_l4 + 16;
 	if (l4c_off && !bpf_skb_load_bytes(skb, l4c_off, &l4c, 2) &&
 	    !(inner_proto == IPPROTO_UDP && l4c == 0)) {
@@ -145,18 +145,20 @@ static __always_inline int icmp_error_xlate(struct __sk_buff *skb, const struct 
 	if (p->icmp_type != ICMP_DEST_UNREACH && p->icmp_type != ICMP_TIME_EXCEEDED &&
 	    p->icmp_type != ICMP_PARAMETERPROB)
 		return 0;
-	if (bpf_skb_load_bytes(skb, inner_l3, &in, sizeof(in)) || in.version != 4 || in.ihl < 5)
+	if (inner_l3 + sizeof(in) > p->l3_end ||
+	    bpf_skb_load_bytes(skb, inner_l3, &in, sizeof(in)) || in.version != 4 || in.ihl < 5)
 		return 0;
 	if (in.protocol != IPPROTO_TCP && in.protocol != IPPROTO_UDP)
 		return 0;
 	inner_l4 = inner_l3 + in.ihl * 4;
-	if (bpf_skb_load_bytes(skb, inner_l4, &ports, sizeof(ports)))
+	if (inner_l4 + sizeof(ports) > p->l3_end ||
+	    bpf_skb_load_bytes(skb, inner_l4, &ports, sizeof(ports)))
 		return 0;
 
 	if (to_pod) {
 		/* Quoted: client → backend. Reply tuple: backend → client. */
 		ct_key_fill(&key, in.daddr, in.saddr, ports.dport, ports.sport, in.protocol, ROTA_CT_REPLY);
-		ct = ct_lookup(&key, bpf_ktime_get_ns());
+		ct = ct_lookup(&key, rota_now_ns());
 		if (!ct)
 			return 0;
 		e.addr_off = IP_DADDR_OFF;
@@ -171,7 +173,7 @@ static __always_inline int icmp_error_xlate(struct __sk_buff *skb, const struct 
 	} else {
 		/* Quoted: frontend → client. Forward tuple: client → frontend. */
 		ct_key_fill(&key, in.daddr, in.saddr, ports.dport, ports.sport, in.protocol, ROTA_CT_FWD);
-		ct = ct_lookup(&key, bpf_ktime_get_ns());
+		ct = ct_lookup(&key, rota_now_ns());
 		if (!ct)
 			return 0;
 		e.addr_off = IP_SADDR_OFF;

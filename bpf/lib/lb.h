@@ -98,7 +98,7 @@ lb_select(__be32 addr, __be16 port, __u8 proto, const struct rota_svc_entry *svc
 	if (svc->count == 0)
 		return NULL;
 	if (svc->flags & ROTA_SVC_F_AFFINITY) {
-		now = bpf_ktime_get_ns();
+		now = rota_now_ns();
 		id = affinity_get(svc, client, client_kind, now);
 		if (id) {
 			stat_inc(ROTA_STAT_AFFINITY_HIT, 0);

@@ -9,6 +9,7 @@ struct pkt4 {
 	__u32  l3_off;
 	__u32  l4_off;		/* valid unless frag_later */
 	__u32  len;		/* skb->len */
+	__u32  l3_end;		/* end of the IP datagram: the frame may have a trailer */
 	__be32 saddr;
 	__be32 daddr;
 	__be16 sport;		/* TCP/UDP only */
@@ -50,6 +51,7 @@ static __always_inline int parse_ipv4(struct __sk_buff *skb, struct pkt4 *p)
 	if (tot_len < p->ihl_bytes || ETH_HLEN + (__u32)tot_len > skb->len)
 		return PARSE_MALFORMED;
 
+	p->l3_end = ETH_HLEN + (__u32)tot_len;
 	p->saddr = ip.saddr;
 	p->daddr = ip.daddr;
 	p->proto = ip.protocol;

@@ -13,7 +13,12 @@
  * translation, or passes untouched if that was never seen. */
 static __always_inline int frag_follow(struct __sk_buff *skb, const struct pkt4 *p, __u32 addr_off)
 {
-	struct rota_frag_key key = { .saddr = p->saddr, .daddr = p->daddr, .id = p->ip_id, .proto = p->proto };
+	/* from_pod sees forward fragments, and hairpinned replies (to the
+	 * hairpin address); to_pod sees replies. */
+	struct rota_frag_key key = {
+		.saddr = p->saddr, .daddr = p->daddr, .id = p->ip_id, .proto = p->proto,
+		.dir = addr_off == IP_DADDR_OFF && p->daddr != hairpin_addr ? ROTA_CT_FWD : ROTA_CT_REPLY,
+	};
 	struct rota_frag_val *v = bpf_map_lookup_elem(&rota_frag4, &key);
 	__be32 old = addr_off == IP_DADDR_OFF ? p->daddr : p->saddr;
 
@@ -21,17 +26,36 @@ static __always_inline int frag_follow(struct __sk_buff *skb, const struct pkt4 
 		stat_inc(ROTA_STAT_PASS_FRAGMENT, p->len);
 		return TC_ACT_OK;
 	}
-	if (nat_addr(skb, p, addr_off, old, v->nat_addr, false)) {
-		stat_inc(ROTA_STAT_DROP_ERROR, p->len);
-		return TC_ACT_SHOT;
+	if (addr_off == IP_DADDR_OFF && p->daddr == hairpin_addr) {
+		/* A hairpinned pod's reply: from the frontend, back into the pod
+		 * (its client is itself), as lb_reply(hairpin) did the first. */
+		if (nat_addr(skb, p, IP_SADDR_OFF, p->saddr, v->nat_addr, false) ||
+		    nat_addr(skb, p, IP_DADDR_OFF, p->daddr, p->saddr, false) || eth_swap(skb))
+			goto err;
+		stat_inc(ROTA_STAT_HAIRPIN, p->len);
+		return bpf_redirect(skb->ifindex, 0);
+	}
+	if (nat_addr(skb, p, addr_off, old, v->nat_addr, false))
+		goto err;
+	if (addr_off == IP_DADDR_OFF && v->nat_addr == p->saddr) {
+		/* Hairpin: the pod is its own backend, as lb_forward() did the first. */
+		if (nat_addr(skb, p, IP_SADDR_OFF, p->saddr, hairpin_addr, false) || eth_swap(skb))
+			goto err;
+		stat_inc(ROTA_STAT_HAIRPIN, p->len);
+		return bpf_redirect(skb->ifindex, 0);
 	}
 	stat_inc(addr_off == IP_DADDR_OFF ? ROTA_STAT_XLATE_FWD : ROTA_STAT_XLATE_REPLY, p->len);
 	return TC_ACT_OK;
+err:
+	stat_inc(ROTA_STAT_DROP_ERROR, p->len);
+	return TC_ACT_SHOT;
 }
 
-static __always_inline void frag_record(const struct pkt4 *p, __be32 nat_addr)
+static __always_inline void frag_record(const struct pkt4 *p, __be32 nat_addr, __u8 dir)
 {
-	struct rota_frag_key key = { .saddr = p->saddr, .daddr = p->daddr, .id = p->ip_id, .proto = p->proto };
+	struct rota_frag_key key = {
+		.saddr = p->saddr, .daddr = p->daddr, .id = p->ip_id, .proto = p->proto, .dir = dir,
+	};
 	struct rota_frag_val v = { .nat_addr = nat_addr, .sport = p->sport, .dport = p->dport };
 
 	bpf_map_update_elem(&rota_frag4, &key, &v, BPF_ANY);
@@ -42,7 +66,7 @@ static __always_inline void frag_record(const struct pkt4 *p, __be32 nat_addr)
 static __always_inline int lb_forward(struct __sk_buff *skb, const struct pkt4 *p,
 				      const struct rota_svc_entry *svc)
 {
-	__u64 now = bpf_ktime_get_ns();
+	__u64 now = rota_now_ns();
 	struct rota_ct_key key;
 	struct rota_ct_entry *ct;
 	__be32 baddr;
@@ -83,7 +107,7 @@ static __always_inline int lb_forward(struct __sk_buff *skb, const struct pkt4 *
 		stat_inc(ROTA_STAT_CT_NEW, p->len);
 	}
 	if (p->frag_first)
-		frag_record(p, baddr);
+		frag_record(p, baddr, ROTA_CT_FWD);
 
 	if (nat_addr(skb, p, IP_DADDR_OFF, p->daddr, baddr, true) ||
 	    nat_port(skb, p, 2, p->dport, bport))
@@ -107,7 +131,7 @@ err:
  * reply was sent to the hairpin address and goes back into the same pod. */
 static __always_inline int lb_reply(struct __sk_buff *skb, const struct pkt4 *p, bool hairpin)
 {
-	__u64 now = bpf_ktime_get_ns();
+	__u64 now = rota_now_ns();
 	struct rota_ct_key key;
 	struct rota_ct_entry *ct;
 	__be32 client;
@@ -134,7 +158,7 @@ static __always_inline int lb_reply(struct __sk_buff *skb, const struct pkt4 *p,
 			fwd->state = ROTA_CT_ESTABLISHED;
 	}
 	if (p->frag_first)
-		frag_record(p, ct->nat_addr);
+		frag_record(p, ct->nat_addr, ROTA_CT_REPLY);
 	if (nat_addr(skb, p, IP_SADDR_OFF, p->saddr, ct->nat_addr, true) ||
 	    nat_port(skb, p, 0, p->sport, ct->nat_port))
 		goto err;

@@ -225,7 +225,8 @@ struct rota_frag_key {
 	__be32 daddr;
 	__be16 id;
 	__u8   proto;
-	__u8   pad;
+	__u8   dir;	/* enum rota_ct_dir of the first fragment: a reply's later
+			 * fragments also cross the backend's from-pod hook */
 };
 ROTA_ASSERT_SIZE(struct rota_frag_key, 12);
 
