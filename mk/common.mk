@@ -23,7 +23,7 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_x86 -Wall -Werror \
 	      -Iinclude -Ivmlinux -Ibpf
 
 # Libraries librota needs; components add their own in <name>_LIBS.
-LIB_LDLIBS := -lbpf -lelf -lz -lcjson
+LIB_LDLIBS := -lbpf -lelf -lz -lcjson -lcurl -lyaml -lcrypto -lpthread
 
 # Every header the kernel/user contract lives in: a change rebuilds both sides.
 CONTRACT_HDRS := $(wildcard include/rota/*.h)

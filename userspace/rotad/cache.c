@@ -1,0 +1,192 @@
+/* Cache of parsed objects in tsearch trees (O(log n) per event), plus the
+ * bookkeeping health and latency metrics need. */
+#include <search.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "cache.h"
+#include "log.h"
+
+double wall_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Both object kinds start with their key. */
+static int key_cmp(const void *a, const void *b)
+{
+	return strcmp((const char *)a, (const char *)b);
+}
+
+static void obj_free(enum cache_kind kind, void *o)
+{
+	if (kind == CACHE_SERVICES)
+		svc_obj_free(o);
+	else
+		slice_obj_free(o);
+	free(o);
+}
+
+static void free_svc(void *o) { obj_free(CACHE_SERVICES, o); }
+static void free_slice(void *o) { obj_free(CACHE_SLICES, o); }
+
+void cache_init(struct cache *c)
+{
+	memset(c, 0, sizeof(*c));
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_cond_init(&c->changed, NULL);
+}
+
+void cache_free(struct cache *c)
+{
+	tdestroy(c->root[CACHE_SERVICES], free_svc);
+	tdestroy(c->root[CACHE_SLICES], free_slice);
+	free(c->triggers);
+	pthread_mutex_destroy(&c->lock);
+	pthread_cond_destroy(&c->changed);
+}
+
+static void mark_changed(struct cache *c, double trigger)
+{
+	c->generation++;
+	if (!c->first_pending)
+		c->first_pending = wall_now();
+	if (trigger > 0) {
+		if (c->n_triggers == c->cap_triggers) {
+			size_t cap = c->cap_triggers ? c->cap_triggers * 2 : 64;
+			double *t = realloc(c->triggers, cap * sizeof(*t));
+
+			if (!t)
+				return;
+			c->triggers = t;
+			c->cap_triggers = cap;
+		}
+		c->triggers[c->n_triggers++] = trigger;
+	}
+	pthread_cond_signal(&c->changed);
+}
+
+static void *parse(enum cache_kind kind, const cJSON *obj)
+{
+	void *o = calloc(1, kind == CACHE_SERVICES ? sizeof(struct svc_obj) : sizeof(struct slice_obj));
+	int err;
+
+	if (!o)
+		return NULL;
+	err = kind == CACHE_SERVICES ? svc_parse(obj, o) : slice_parse(obj, o);
+	if (err) {
+		obj_free(kind, o);
+		return NULL;
+	}
+	return o;
+}
+
+/* Inserts or replaces; takes ownership of o. Lock held. */
+static void put(struct cache *c, enum cache_kind kind, void *o)
+{
+	void **slot = tsearch(o, &c->root[kind], key_cmp);
+
+	if (!slot) {
+		obj_free(kind, o);
+		return;
+	}
+	if (*slot != o) {
+		void *old = *slot;
+
+		*slot = o;	/* same key: swap the node's payload */
+		obj_free(kind, old);
+	} else {
+		c->count[kind]++;
+	}
+}
+
+static void del(struct cache *c, enum cache_kind kind, const char *key)
+{
+	void **slot = tfind(key, &c->root[kind], key_cmp);
+	void *old;
+
+	if (!slot)
+		return;
+	old = *slot;
+	tdelete(key, &c->root[kind], key_cmp);
+	obj_free(kind, old);
+	c->count[kind]--;
+}
+
+void cache_apply(struct cache *c, enum cache_kind kind, const char *type, const cJSON *obj)
+{
+	char key[OBJ_KEY_LEN];
+	void *o = NULL;
+	double trigger = 0;
+
+	if (obj_key(obj, key)) {
+		pr_warn("%s event without metadata.name: ignored", kind == CACHE_SERVICES ? "service" : "endpointslice");
+		return;
+	}
+	if (strcmp(type, "DELETED")) {
+		o = parse(kind, obj);
+		if (!o)
+			return;
+		if (kind == CACHE_SLICES)
+			trigger = ((struct slice_obj *)o)->trigger_time;
+	}
+	pthread_mutex_lock(&c->lock);
+	if (o)
+		put(c, kind, o);
+	else
+		del(c, kind, key);
+	mark_changed(c, trigger);
+	pthread_mutex_unlock(&c->lock);
+}
+
+void cache_replace(struct cache *c, enum cache_kind kind, const cJSON *items)
+{
+	void *fresh = NULL, *old;
+	size_t n = 0;
+	const cJSON *it;
+
+	/* Parse outside the lock; a list can be large. */
+	cJSON_ArrayForEach(it, items) {
+		void *o = parse(kind, it);
+		void **slot;
+
+		if (!o)
+			continue;
+		slot = tsearch(o, &fresh, key_cmp);
+		if (slot && *slot == o)
+			n++;
+		else
+			obj_free(kind, o);
+	}
+	pthread_mutex_lock(&c->lock);
+	old = c->root[kind];
+	c->root[kind] = fresh;
+	c->count[kind] = n;
+	c->synced[kind] = true;
+	mark_changed(c, 0);
+	pthread_mutex_unlock(&c->lock);
+	tdestroy(old, kind == CACHE_SERVICES ? free_svc : free_slice);
+}
+
+struct walk_ctx {
+	void (*fn)(const void *obj, void *arg);
+	void *arg;
+};
+
+static void walk_node(const void *node, VISIT which, void *arg)
+{
+	struct walk_ctx *w = arg;
+
+	if (which == postorder || which == leaf)
+		w->fn(*(void *const *)node, w->arg);
+}
+
+void cache_walk(struct cache *c, enum cache_kind kind, void (*fn)(const void *obj, void *arg), void *arg)
+{
+	struct walk_ctx w = { fn, arg };
+
+	twalk_r(c->root[kind], walk_node, &w);
+}

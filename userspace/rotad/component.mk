@@ -1,0 +1,3 @@
+PROGS += rotad
+rotad_SRCS := $(wildcard userspace/rotad/*.c)
+rotad_LIBS := -lmicrohttpd

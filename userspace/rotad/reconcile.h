@@ -1,0 +1,24 @@
+/* Desired state (Services + EndpointSlices) → the smallest set of service
+ * upserts and deletes on the datapath maps. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include "cache.h"
+#include "svc.h"
+
+struct reconciler {
+	struct rota_dp *dp;
+	bool maglev;		/* --lb-algorithm maglev */
+	void *current;		/* tsearch tree of what the maps hold, by frontend */
+	size_t n_services, n_backends;
+	/* Last sync's outcome. */
+	size_t upserts, deletes, failures;
+};
+
+/* Reads back what the maps hold (after a restart: what the previous agent
+ * left), so the first sync changes only what differs. */
+int reconciler_init(struct reconciler *r, struct rota_dp *dp, bool maglev);
+void reconciler_free(struct reconciler *r);
+/* One sync. Takes the cache lock while computing the desired state only.
+ * Returns the number of failed operations (logged). */
+int reconcile(struct reconciler *r, struct cache *c);
