@@ -54,7 +54,9 @@ static int attach_one(const char *dir, const char *target, int target_fd, const 
 	prog_fd = bpf_obj_get(ppath);
 	if (prog_fd < 0) {
 		err = -errno;
-		pr_warn("no program pinned at %s: run `rota load` first", ppath);
+		pr_warn("no program pinned at %s: run `rota load%s%s` first", ppath,
+			strcmp(dir, ROTA_DEFAULT_BPFFS_DIR) ? " --bpffs-dir " : "",
+			strcmp(dir, ROTA_DEFAULT_BPFFS_DIR) ? dir : "");
 		return err;
 	}
 	link_path(lpath, sizeof(lpath), dir, target, h);

@@ -301,6 +301,7 @@ int rota_svc_upsert(struct rota_dp *dp, const struct rota_service *want_in, char
 	struct rota_svc_entry master = {};
 	size_t n = want.n_backends, active, written = 0;
 	bool *is_new = NULL, had_old;
+	const char *full = NULL;	/* the map that ran out of room */
 	__u32 slots = 0;
 	char f[ROTA_ADDR_STR_LEN];
 	int err;
@@ -338,8 +339,10 @@ int rota_svc_upsert(struct rota_dp *dp, const struct rota_service *want_in, char
 		if (!is_new[written] && plan[written].terminating && !was_terminating)
 			continue;
 		err = backend_write(dp, &want, &plan[written], plan[written].terminating);
-		if (err)
+		if (err) {
+			full = ROTA_MAP_BACKENDS4;
 			goto rollback;
+		}
 	}
 	/* 2. Slots: active backends first, then terminating ones. */
 	for (slots = 0; slots < n; slots++) {
@@ -348,14 +351,17 @@ int rota_svc_upsert(struct rota_dp *dp, const struct rota_service *want_in, char
 		k.slot = slots + 1;
 		if (bpf_map_update_elem(dp->svc_fd, &k, &e, BPF_ANY)) {
 			err = -errno;
+			full = ROTA_MAP_SVC4;
 			goto rollback;
 		}
 	}
 	/* 3. The Maglev table, swapped whole. */
 	if (want.maglev && active) {
 		err = maglev_publish(dp, want.svc_id, plan, active);
-		if (err)
+		if (err) {
+			full = ROTA_MAP_MAGLEV4;
 			goto rollback;
+		}
 	}
 	/* 4. The master entry: from here on packets see the new service. */
 	master.count = (__u32)active;
@@ -368,6 +374,7 @@ int rota_svc_upsert(struct rota_dp *dp, const struct rota_service *want_in, char
 	k.slot = 0;
 	if (bpf_map_update_elem(dp->svc_fd, &k, &master, BPF_ANY)) {
 		err = -errno;
+		full = ROTA_MAP_SVC4;
 		if (want.maglev && active && !had_old)
 			bpf_map_delete_elem(dp->maglev_fd, &want.svc_id);
 		goto rollback;
@@ -392,8 +399,12 @@ int rota_svc_upsert(struct rota_dp *dp, const struct rota_service *want_in, char
 rollback:
 	upsert_rollback(dp, &old, had_old, plan, is_new, written, slots);
 out_msg:
-	snprintf(err_msg, ROTA_ERR_LEN, "service %s: %s%s", rota_fmt_frontend(f, &want.fe),
-		 strerror(-err), err == -E2BIG ? " (the maps are full; maps unchanged)" : " (maps unchanged)");
+	if (err == -E2BIG && full)
+		snprintf(err_msg, ROTA_ERR_LEN, "service %s: %s is full (`rota load` sizes it; maps unchanged)",
+			 rota_fmt_frontend(f, &want.fe), full);
+	else
+		snprintf(err_msg, ROTA_ERR_LEN, "service %s: %s%s%s (maps unchanged)", rota_fmt_frontend(f, &want.fe),
+			 strerror(-err), full ? " writing " : "", full ? full : "");
 out:
 	rota_dp_unlock(dp);
 	rota_svc_free(&old);
