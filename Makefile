@@ -27,5 +27,10 @@ demo: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)scripts/demo.sh
 
+# rota-cni into /opt/cni/bin and its conflist into /etc/cni/net.d; needs
+# POD_CIDR=… or KUBECONFIG=… (see cni/install.sh).
+install: all
+	$(Q)cni/install.sh
+
 clean:
 	rm -rf $(BUILD)

@@ -66,6 +66,9 @@ int rota_dp_attach_cgroup(const char *dir, const char *cgroup);
 int rota_dp_detach_cgroup(const char *dir, const char *cgroup);
 int rota_dp_attach_veth(const char *dir, const char *ifname);
 int rota_dp_detach_veth(const char *dir, const char *ifname);
+/* By ifindex: also works once the veth is gone (its netns was deleted). */
+int rota_dp_detach_ifindex(const char *dir, int ifindex);
+bool rota_dp_veth_attached(const char *dir, int ifindex);
 
 /* Pin paths of programs and links. */
 #define ROTA_PROGS_SUBDIR "progs"

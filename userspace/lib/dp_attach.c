@@ -181,20 +181,43 @@ int rota_dp_attach_veth(const char *dir, const char *ifname)
 	return err;
 }
 
-int rota_dp_detach_veth(const char *dir, const char *ifname)
+int rota_dp_detach_ifindex(const char *dir, int ifindex)
 {
 	char target[64];
-	int ifindex, err, ret = 0;
+	int err, ret = 0;
 
-	err = veth_target(ifname, target, sizeof(target), &ifindex);
-	if (err)
-		return err;
+	snprintf(target, sizeof(target), "if%d", ifindex);
 	for (size_t i = 0; i < sizeof(veth_hooks) / sizeof(veth_hooks[0]); i++) {
 		err = detach_one(dir, target, &veth_hooks[i]);
 		if (err && !ret)
 			ret = err;
 	}
-	if (ret == -ENOENT)
-		pr_warn("nothing of rota's is attached to %s (in %s)", ifname, dir);
 	return ret;
+}
+
+int rota_dp_detach_veth(const char *dir, const char *ifname)
+{
+	char target[64];
+	int ifindex, err;
+
+	err = veth_target(ifname, target, sizeof(target), &ifindex);
+	if (err)
+		return err;
+	err = rota_dp_detach_ifindex(dir, ifindex);
+	if (err == -ENOENT)
+		pr_warn("nothing of rota's is attached to %s (in %s)", ifname, dir);
+	return err;
+}
+
+bool rota_dp_veth_attached(const char *dir, int ifindex)
+{
+	char target[64], path[512];
+
+	snprintf(target, sizeof(target), "if%d", ifindex);
+	for (size_t i = 0; i < sizeof(veth_hooks) / sizeof(veth_hooks[0]); i++) {
+		link_path(path, sizeof(path), dir, target, &veth_hooks[i]);
+		if (access(path, F_OK))
+			return false;
+	}
+	return true;
 }
