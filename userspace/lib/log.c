@@ -52,9 +52,12 @@ void rota_log(enum rota_log_level level, const char *fmt, ...)
 
 	if (level > log_level)
 		return;
+	/* One locked write per line: agents log from several threads. */
+	flockfile(stderr);
 	va_start(ap, fmt);
 	fprintf(stderr, "%s: ", log_prog);
 	vfprintf(stderr, fmt, ap);
 	fputc('\n', stderr);
 	va_end(ap);
+	funlockfile(stderr);
 }

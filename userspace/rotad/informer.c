@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include "informer.h"
 #include "log.h"
@@ -143,8 +144,14 @@ static void *informer_main(void *arg)
 			 "%s?watch=1&allowWatchBookmarks=true&resourceVersion=%s&timeoutSeconds=%d%s%s",
 			 inf->path, w.rv, inf->watch_timeout_s + rand() % (inf->watch_timeout_s / 5 + 1),
 			 inf->selector ? "&" : "", inf->selector ? inf->selector : "");
+		unsigned long events_before = inf->events;
+		time_t started = time(NULL);
+
 		ret = k8s_watch(inf->client, path, inf->watch_timeout_s * 2 + 30, on_event, &w, inf->stop,
 				&status, err);
+		/* A watch that worked for a while earned a fresh backoff. */
+		if (inf->events != events_before || time(NULL) - started >= 30)
+			backoff = BACKOFF_MIN_MS;
 		if (*inf->stop)
 			break;
 		if (w.gone || status == 410) {
