@@ -62,10 +62,12 @@ tx_packets() {
 heading "Setting up a two-node cluster on this machine"
 say "Everything below runs in network namespaces: nothing touches this host's network."
 note "  node-1 (netns, pods 10.244.1.0/24) ═══ veth underlay 192.168.77.0/24 ═══ node-2 (netns, pods 10.244.2.0/24)"
-note "  each node: its own rotad, bpffs directory and cgroup; pods are netns + veth, served by busybox httpd"
+note "  each node: its own rotad, bpffs directory and cgroup; pods: a netns wired by rota-cni ADD, busybox httpd"
 
 start_apiserver
 say "  rota-apiserver      https://127.0.0.1:$API_PORT (sqlite store; kubectl talks to it)"
+start_controller
+say "  rota-controller     EndpointSlices from the Pods that match each Service's selector"
 add_node node-1 1
 add_node node-2 2
 connect_nodes node-1 node-2
@@ -82,7 +84,8 @@ for spec in web-1:node-1 web-2:node-2 web-3:node-2; do
 	start_web "$pod"
 	pod_ready "$pod"
 done
-say "  pods                web-1 on node-1, web-2 and web-3 on node-2, client-1 on node-1:"
+say "  pods                rota-cni ADD in the node's netns (veth, IP from the node's Pod CIDR, tc programs):"
+note "                      web-1 on node-1, web-2 and web-3 on node-2, client-1 on node-1"
 kube get pods -o wide 2>&1 | indent
 
 cat >"$DEMO_TMP/web-service.yaml" <<EOF
@@ -98,14 +101,15 @@ EOF
 echo
 cmd_echo "kubectl apply -f web-service.yaml"
 kube apply -f "$DEMO_TMP/web-service.yaml" 2>&1 | indent
-publish_endpoints "$SVC"
+publish_endpoints "$SVC" || die "rota-controller did not write the EndpointSlice for $SVC"
 CIP=$(kube get svc "$SVC" -o jsonpath='{.spec.clusterIP}')
 VIP=$CIP:80
 cmd_echo "kubectl get service,endpointslice"
 kube get service "$SVC" 2>&1 | indent
 kube get endpointslice -l "kubernetes.io/service-name=$SVC" 2>&1 | indent
 wait_programmed "$VIP" web-1 web-2 web-3 || die "rotad did not program $VIP on every node; logs in $DEMO_TMP"
-note "  both rotads saw the Service and its EndpointSlice and wrote them into their node's BPF maps"
+note "  rota-controller wrote the EndpointSlice from the Ready Pods; both rotads saw the Service and"
+note "  the slice and wrote them into their node's BPF maps"
 
 # ---------------------------------------------------------------- 1. discovery
 
@@ -138,7 +142,7 @@ result "load balancing" $((ok_n == 100 && used == 3)) "$fig"
 heading "3. Self-healing: a backend dies while a client keeps sending requests"
 victim=web-3
 say "A client loop in client-1 sends requests back to back. Then $victim (on ${POD_NODE[$victim]}) is killed,"
-say "its Pod deleted and the EndpointSlice updated; rotad on each node rewrites its maps."
+say "its Pod deleted, rota-controller updates the EndpointSlice; rotad on each node rewrites its maps."
 loop_log=$DEMO_TMP/loop.log
 stop=$DEMO_TMP/loop.stop
 # shellcheck disable=SC2016 # the inner shell expands these
@@ -176,7 +180,7 @@ rotad_ms=$(awk -v p="$t_published" -v u="$t_update" 'BEGIN { printf "%d", (u - p
 dead_pkts=$((tx_after - tx_before))
 say "    requests sent:                                   $total"
 say "    kill → endpoints updated in every node's maps:   ${window_s} s ($window requests, $window_fail failed: the pod was dead but still listed)"
-note "      of which: Pod deleted and EndpointSlice written (kubectl): $api_s s; slice → both nodes' maps (rotad): $rotad_ms ms"
+note "      of which: Pod deleted (kubectl) and EndpointSlice updated (rota-controller): $api_s s; slice → both nodes' maps (rotad): $rotad_ms ms"
 say "    after the update:                                $after requests, $after_fail failed, $after_victim answered by $victim"
 say "    packets sent to $victim's veth after the update:   $dead_pkts"
 remove_pod_sandbox "$victim"
@@ -193,7 +197,7 @@ create_pod web-4 node-1 "app: web"
 start_web web-4
 create_pod web-5 node-2 "app: web"
 start_web web-5
-say "  → web-4 on node-1 and web-5 on node-2 start, become Ready, and join the EndpointSlice"
+say "  → web-4 on node-1 and web-5 on node-2 start, become Ready, and rota-controller adds them to the EndpointSlice"
 pod_ready web-4
 pod_ready web-5
 publish_endpoints "$SVC"
@@ -266,6 +270,8 @@ done
 echo
 if ((failed)); then
 	say "${C_R}$failed of ${#STEP_NAMES[@]} steps failed${C_0} (logs were in $DEMO_TMP; rerun to see them live)"
+	echo "--- rota-controller (last lines)"
+	tail -n 8 "$DEMO_TMP/controller.log"
 	for n in "${NODES[@]}"; do
 		echo "--- rotad $n (last lines)"
 		tail -n 8 "$DEMO_TMP/rotad-$n.log"

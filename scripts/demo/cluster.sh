@@ -1,30 +1,34 @@
 # shellcheck shell=bash
-# The demo cluster: rota-apiserver, nodes as network namespaces joined by a
-# veth "underlay", one rotad per node, pods as network namespaces, and the
-# Kubernetes objects that describe them. Sourced after lib.sh.
+# The demo cluster: rota-apiserver and rota-controller, nodes as network
+# namespaces joined by a veth "underlay", one rotad per node, pods as network
+# namespaces wired by rota-cni, and the Kubernetes objects that describe them.
+# Sourced after lib.sh.
 #
-#   root netns: rota-apiserver (127.0.0.1), rotad node-1, rotad node-2, kubectl
+#   root netns: rota-apiserver (127.0.0.1), rota-controller, rotad node-1,
+#               rotad node-2, kubectl
 #
 #   node-1 netns ──ul0 192.168.77.1 ═══ 192.168.77.2 ul0── node-2 netns
 #   routes 10.244.2.0/24 via .2                   routes 10.244.1.0/24 via .1
-#     │ v-<pod> (10.244.1.1/32)                     │ v-<pod> (10.244.2.1/32)
+#     │ rota<hash> (host veth, /32 route per pod)   │ rota<hash>
 #   pod netns eth0 10.244.1.N/32                 pod netns eth0 10.244.2.N/32
+#   default via 169.254.1.1 (the host veth)      default via 169.254.1.1
 #
-# Each pod is routed (/32 route to its veth on the node; the pod's default
-# route is the node's 10.244.K.1), the CNI "ptp" style. Nothing is routed to
-# or from the root namespace: all traffic stays inside the demo's namespaces.
-#
-# Where the parts being built slot in:
-#   - create_pod does by hand what rota-cni ADD will do (veth, address,
-#     routes, tc attach); swap its network half for a rota-cni call.
-#   - publish_endpoints writes the EndpointSlice the way rota-controller
-#     will; once rota-controller runs, it becomes a no-op (see there).
+# Pods are created the way a container runtime does it: a netns, then
+# rota-cni ADD (run in the node's netns, the node's conflist on stdin) which
+# makes the veth pair, takes an address from the node's Pod CIDR, sets the
+# routes and attaches rota's tc programs; DEL when the pod goes away. The
+# demo then plays kubelet and reports the Pod's IP and Ready condition;
+# rota-controller turns Pods into EndpointSlices, rotad turns those into
+# BPF maps. Nothing is routed to or from the root namespace: all traffic
+# stays inside the demo's namespaces.
 
 API_PORT=""
 KC=""			# admin kubeconfig written by rota-apiserver
 NODES=()		# node names, in creation order
-declare -A NODE_NS NODE_IDX NODE_BPFFS NODE_CG NODE_HEALTHZ NODE_METRICS NODE_NEXT_IP
-declare -A POD_NODE POD_IP POD_NS POD_CG POD_IF
+declare -A NODE_NS NODE_IDX NODE_BPFFS NODE_CG NODE_HEALTHZ NODE_METRICS
+declare -A NODE_CNI_CONF NODE_CNI_PLUGIN
+declare -A POD_NODE POD_IP POD_NS POD_CG POD_IF POD_CID
+CNI_ATTACHED=()		# pods rota-cni ADD was called for and not yet DEL
 
 HTTP_PORT=8080
 
@@ -51,6 +55,20 @@ start_apiserver() {
 	fi
 }
 
+# start_controller: rota-controller, the EndpointSlice controller (and node
+# IPAM, which keeps the Pod CIDRs the Nodes are created with).
+start_controller() {
+	# shellcheck disable=SC2153 # set in lib.sh
+	"$CONTROLLER_BIN" --kubeconfig "$KC" >"$DEMO_TMP/controller.log" 2>&1 &
+	DEMO_PIDS+=($!)
+	CONTROLLER_PID=$!
+	sleep 0.2
+	if ! kill -0 "$CONTROLLER_PID" 2>/dev/null; then
+		tail -n 20 "$DEMO_TMP/controller.log" >&2
+		die "rota-controller exited at start"
+	fi
+}
+
 # ---------------------------------------------------------------- nodes
 
 # add_node NAME INDEX: netns, routing, cgroup, Node object, rotad.
@@ -65,12 +83,37 @@ add_node() {
 	NODES+=("$node")
 	NODE_NS[$node]=$ns
 	NODE_IDX[$node]=$k
-	NODE_NEXT_IP[$node]=2
 	NODE_BPFFS[$node]=/sys/fs/bpf/$DEMO_PREFIX-$node
 	DEMO_BPFFS+=("${NODE_BPFFS[$node]}")
 	NODE_CG[$node]=$CG_BASE/$DEMO_PREFIX-$node
 	mkdir "${NODE_CG[$node]}" || die "mkdir ${NODE_CG[$node]}"
 	DEMO_CGROUPS+=("${NODE_CG[$node]}")
+	# the node's CNI config, as /etc/cni/net.d/10-rota.conflist would hold it
+	# (cni/install.sh writes the same, without the portmap/bandwidth chain)
+	NODE_CNI_CONF[$node]=$DEMO_TMP/cni-$node/net.d/10-rota.conflist
+	mkdir -p "${NODE_CNI_CONF[$node]%/*}"
+	cat >"${NODE_CNI_CONF[$node]}" <<-EOF
+		{
+		  "cniVersion": "1.0.0",
+		  "name": "rota",
+		  "plugins": [
+		    {
+		      "type": "rota-cni",
+		      "bpffsDir": "${NODE_BPFFS[$node]}",
+		      "dataDir": "$DEMO_TMP/cni-$node/state",
+		      "logFile": "$DEMO_TMP/cni-$node/rota-cni.log",
+		      "ipam": { "type": "rota-ipam", "subnet": "10.244.$k.0/24" }
+		    }
+		  ]
+		}
+	EOF
+	# what libcni sends the (only) plugin: its object + the list's name and cniVersion
+	NODE_CNI_PLUGIN[$node]=$DEMO_TMP/cni-$node/plugin-0.json
+	"$PY" -c 'import json, sys
+l = json.load(open(sys.argv[1]))
+c = dict(l["plugins"][0], name=l["name"], cniVersion=l["cniVersion"])
+json.dump(c, open(sys.argv[2], "w"))' "${NODE_CNI_CONF[$node]}" "${NODE_CNI_PLUGIN[$node]}" ||
+		die "CNI config for $node"
 
 	kube apply -f - >/dev/null <<-EOF || die "create Node $node"
 		apiVersion: v1
@@ -121,35 +164,67 @@ start_rotad() {
 
 # ---------------------------------------------------------------- pods
 
+# cni_exec COMMAND POD: runs rota-cni like a container runtime (libcni)
+# does: in the node's network namespace (so the host veth lands there),
+# CNI_* in the environment, the plugin's config on stdin (on DEL with the
+# cached ADD result as prevResult). Prints the plugin's stdout.
+cni_exec() {
+	local cmd=$1 pod=$2 node=${POD_NODE[$2]} netns=/run/netns/${POD_NS[$2]} conf
+	conf=$(<"${NODE_CNI_PLUGIN[$node]}")
+	if [[ $cmd == DEL ]]; then
+		[[ -s $DEMO_TMP/cni-$node/result-$pod.json ]] &&
+			conf=${conf%\}}", \"prevResult\": $(<"$DEMO_TMP/cni-$node/result-$pod.json")}"
+		[[ -e $netns ]] || netns=""
+	fi
+	nsenter --net="/run/netns/${NODE_NS[$node]}" env CNI_COMMAND="$cmd" \
+		CNI_CONTAINERID="${POD_CID[$pod]}" CNI_NETNS="$netns" CNI_IFNAME=eth0 \
+		CNI_ARGS="K8S_POD_NAMESPACE=default;K8S_POD_NAME=$pod" CNI_PATH="$BIN_DIR" \
+		timeout 20 "$CNI_BIN" <<<"$conf"
+}
+
+# cni_del POD: rota-cni DEL, once (idempotent anyway).
+cni_del() {
+	local pod=$1 i
+	for i in "${!CNI_ATTACHED[@]}"; do
+		[[ ${CNI_ATTACHED[i]} == "$pod" ]] || continue
+		cni_exec DEL "$pod" >>"$DEMO_TMP/cni-${POD_NODE[$pod]}/rota-cni.out" 2>&1 ||
+			echo "rota-cni DEL $pod failed (see $DEMO_TMP/cni-${POD_NODE[$pod]}/rota-cni.log)" >&2
+		unset 'CNI_ATTACHED[i]'
+	done
+}
+# cni_del_all: the cleanup hook, DEL for every pod still attached.
+cni_del_all() {
+	local pod
+	for pod in "${CNI_ATTACHED[@]}"; do cni_del "$pod"; done
+}
+DEMO_CLEANUP_HOOKS+=(cni_del_all)
+
 # create_pod NAME NODE [LABELS]: a pod as a network namespace wired to NODE
-# (what rota-cni ADD will do), its processes in a cgroup under the node's
-# (so the node's socket LB applies to them), and a Pod object. Does not
-# start anything in it; see start_web.
+# by rota-cni ADD, its processes in a cgroup under the node's (so the node's
+# socket LB applies to them), and a Pod object. Does not start anything in
+# it; see start_web.
 create_pod() {
-	local pod=$1 node=$2 labels=${3:-} k=${NODE_IDX[$2]} ns=$DEMO_PREFIX-$1 hostif=v-$1
-	local ip=10.244.$k.${NODE_NEXT_IP[$node]} gw=10.244.$k.1 nodens=${NODE_NS[$node]}
-	NODE_NEXT_IP[$node]=$((NODE_NEXT_IP[$node] + 1))
+	local pod=$1 node=$2 labels=${3:-} ns=$DEMO_PREFIX-$1 out ip hostif
 	ip netns add "$ns" || die "ip netns add $ns"
 	DEMO_NETNS+=("$ns")
 	ip -n "$ns" link set lo up
 	nsenter --net="/run/netns/$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
 		net.ipv6.conf.default.disable_ipv6=1 >/dev/null
-	# --- the rota-cni part: veth, addresses, routes, tc programs ---
-	ip -n "$nodens" link add "$hostif" type veth peer name eth0 netns "$ns" || die "veth for $pod"
-	ip -n "$nodens" addr add "$gw/32" dev "$hostif"
-	ip -n "$nodens" link set "$hostif" up
-	ip -n "$nodens" route add "$ip/32" dev "$hostif" || die "route to $pod"
-	ip -n "$ns" addr add "$ip/32" dev eth0
-	ip -n "$ns" link set eth0 up
-	ip -n "$ns" route add "$gw" dev eth0 scope link
-	ip -n "$ns" route add default via "$gw" dev eth0 || die "default route in $pod"
-	rota_on "$node" attach veth "$hostif" >/dev/null || die "rota attach veth $hostif on $node"
+	POD_NODE[$pod]=$node
+	POD_NS[$pod]=$ns
+	POD_CID[$pod]=$DEMO_PREFIX-$pod
+	# --- the CNI part: veth, address, routes, tc programs ---
+	CNI_ATTACHED+=("$pod") # before ADD: an interrupted ADD is undone by DEL
+	out=$(cni_exec ADD "$pod" 2>>"$DEMO_TMP/cni-$node/rota-cni.out") || die "rota-cni ADD for $pod on $node: $out"
+	printf '%s\n' "$out" >"$DEMO_TMP/cni-$node/result-$pod.json"
+	read -r ip hostif < <("$PY" -c 'import json, sys
+r = json.load(sys.stdin)
+print(r["ips"][0]["address"].split("/")[0], r["interfaces"][0]["name"])' <<<"$out") ||
+		die "rota-cni ADD for $pod: unexpected result $out"
+	POD_IP[$pod]=$ip
 	# --- the runtime part: a cgroup for the pod's processes ---
 	mkdir "${NODE_CG[$node]}/$pod" || die "cgroup for $pod"
 	DEMO_CGROUPS+=("${NODE_CG[$node]}/$pod")
-	POD_NODE[$pod]=$node
-	POD_IP[$pod]=$ip
-	POD_NS[$pod]=$ns
 	POD_CG[$pod]=${NODE_CG[$node]}/$pod
 	# shellcheck disable=SC2034 # read by demo.sh
 	POD_IF[$pod]=$hostif
@@ -220,47 +295,41 @@ kill_pod() {
 remove_pod_sandbox() {
 	local pod=$1
 	kill_pod "$pod"
+	cni_del "$pod"
 	ip netns del "${POD_NS[$pod]}" 2>/dev/null
 	rmdir "${POD_CG[$pod]}" 2>/dev/null
 }
 
 # ---------------------------------------------------------------- endpoints
 
-# publish_endpoints SERVICE: the EndpointSlice for SERVICE, computed from
-# the API alone like the EndpointSlice controller does: the Pods matching
-# the Service's selector, Ready and not being deleted, with status.podIP;
-# the Service's port name/protocol and targetPort.
-#
-# This is rota-controller's job. When build/bin/rota-controller is running
-# it keeps the slice itself, so this function only has to wait for the
-# controller's slice to list the Ready pods (replace the body below with
-# that wait, and start the controller next to the API server).
+# publish_endpoints SERVICE: waits (10 s at most) until rota-controller's
+# EndpointSlices for SERVICE list as ready exactly the endpoints it should:
+# the Pods matching the Service's selector, Ready and not being deleted,
+# with status.podIP (computed here from the API, the way the controller does).
+# rota-controller writes the slices; this only waits for them. Returns 1 (and
+# says so) on timeout.
 publish_endpoints() {
-	local svc=$1 sel port_name target proto now eps="" name ip node ready deleting first=1
+	local svc=$1 sel want
 	# shellcheck disable=SC2016 # a Go template, not shell
-	read -r sel port_name target proto < <(kube get svc "$svc" -o go-template='{{range $k, $v := .spec.selector}}
-		{{- $k}}={{$v}},{{end}} {{with index .spec.ports 0}}{{.name}} {{.targetPort}} {{.protocol}}{{end}}')
+	sel=$(kube get svc "$svc" -o go-template='{{range $k, $v := .spec.selector}}{{$k}}={{$v}},{{end}}')
 	sel=${sel%,}
-	now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-	while read -r name ip node ready deleting; do
-		[[ -n $name && -n $ip && $ready == True && $deleting == - ]] || continue
-		((first)) || eps+=","
-		first=0
-		eps+="{\"addresses\":[\"$ip\"],\"conditions\":{\"ready\":true,\"serving\":true,\"terminating\":false},"
-		eps+="\"nodeName\":\"$node\",\"targetRef\":{\"kind\":\"Pod\",\"namespace\":\"default\",\"name\":\"$name\"}}"
-	done < <(kube get pods -l "$sel" -o go-template='{{range .items}}{{.metadata.name}} {{or .status.podIP ""}} {{.spec.nodeName}} {{range .status.conditions}}{{if eq .type "Ready"}}{{.status}}{{end}}{{end}} {{if .metadata.deletionTimestamp}}yes{{else}}-{{end}}
-{{end}}')
-	kube apply -f - >/dev/null <<-EOF || die "write EndpointSlice for $svc"
-		{"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-		 "metadata": {"name": "$svc-demo",
-		   "labels": {"kubernetes.io/service-name": "$svc",
-		              "endpointslice.kubernetes.io/managed-by": "rota-demo"},
-		   "annotations": {"endpoints.kubernetes.io/last-change-trigger-time": "$now"}},
-		 "addressType": "IPv4",
-		 "ports": [{"name": "$port_name", "port": $target, "protocol": "$proto"}],
-		 "endpoints": [$eps]}
-	EOF
+	# shellcheck disable=SC2016 # a Go template, not shell
+	want=$(kube get pods -l "$sel" -o go-template='{{range .items}}{{$ip := .status.podIP}}{{if and $ip (not .metadata.deletionTimestamp)}}
+		{{- range .status.conditions}}{{if and (eq .type "Ready") (eq .status "True")}}{{$ip}}{{end}}{{end}}{{end}}
+{{end}}' | grep . | sort | tr '\n' ' ')
+	if ! wait_for 10 slice_ready_is "$svc" "$want"; then
+		echo "demo: rota-controller's EndpointSlices for $svc do not list [${want% }] as ready" \
+			"(they list [$(slice_ready "$svc")]); log: $DEMO_TMP/controller.log" >&2
+		return 1
+	fi
 }
+# slice_ready SERVICE: the ready addresses in rota-controller's slices, sorted.
+slice_ready() {
+	kube get endpointslice -l "kubernetes.io/service-name=$1,endpointslice.kubernetes.io/managed-by=rota-controller" \
+		-o go-template='{{range .items}}{{range .endpoints}}{{if .conditions.ready}}{{range .addresses}}{{.}}
+{{end}}{{end}}{{end}}{{end}}' 2>/dev/null | grep . | sort | tr '\n' ' '
+}
+slice_ready_is() { [[ $(slice_ready "$1") == "$2" ]]; }
 
 # ---------------------------------------------------------------- reading the datapath
 

@@ -11,6 +11,8 @@ BIN_DIR=${ROTA_BIN_DIR:-$ROOT_DIR/build/bin}
 ROTA_BIN=$BIN_DIR/rota
 ROTAD_BIN=$BIN_DIR/rotad
 APISERVER_BIN=$BIN_DIR/rota-apiserver
+CONTROLLER_BIN=$BIN_DIR/rota-controller
+CNI_BIN=$BIN_DIR/rota-cni
 PY=/usr/bin/python3
 
 # Every name this run creates starts with $DEMO_PREFIX (netns, bpffs dirs,
@@ -23,6 +25,7 @@ DEMO_PIDS=()		# background processes we started (apiserver, rotads, loops)
 DEMO_NETNS=()		# namespaces, removed in reverse order
 DEMO_BPFFS=()		# bpffs directories (rota unload)
 DEMO_CGROUPS=()		# cgroups, removed in reverse order (children first)
+DEMO_CLEANUP_HOOKS=()	# functions run by the cleanup once the pods' processes are dead
 
 # ---------------------------------------------------------------- output
 
@@ -82,6 +85,8 @@ demo_cleanup() {
 			while read -r p; do kill -KILL "$p" 2>/dev/null; done <"$cg/cgroup.procs"
 		fi
 	done
+	# e.g. rota-cni DEL of every pod still attached (needs the netns and bpffs dirs)
+	for p in "${DEMO_CLEANUP_HOOKS[@]}"; do "$p"; done
 	for p in "${DEMO_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
 	for ns in "${DEMO_NETNS[@]}"; do
 		for p in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done
@@ -124,7 +129,7 @@ trap 'echo "terminated" >&2; exit 143' TERM
 demo_require() {
 	local t
 	((EUID == 0)) || die "the demo needs root (network namespaces, BPF, cgroups)"
-	for t in "$ROTA_BIN" "$ROTAD_BIN" "$APISERVER_BIN"; do
+	for t in "$ROTA_BIN" "$ROTAD_BIN" "$APISERVER_BIN" "$CONTROLLER_BIN" "$CNI_BIN"; do
 		[[ -x $t ]] || die "$t is not built: run 'make'"
 	done
 	for t in ip nsenter curl busybox bpftool kubectl "$PY"; do

@@ -13,7 +13,7 @@ if ((EUID != 0)); then
 	echo "the demo needs root"
 	exit 77
 fi
-for b in rota rotad rota-apiserver; do
+for b in rota rotad rota-apiserver rota-controller rota-cni; do
 	if [[ ! -x build/bin/$b ]]; then
 		echo "FAIL: build/bin/$b is not built (make)"
 		exit 1
