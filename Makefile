@@ -2,7 +2,7 @@
 # targets in <dir>/component.mk and the rules live in mk/common.mk.
 BUILD ?= build
 
-.PHONY: all deps test bench demo install clean
+.PHONY: all deps test bench bench-kube-proxy bench-full demo install clean
 all:
 
 include mk/common.mk
@@ -22,6 +22,17 @@ test: deps
 bench: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tests/bench/run.sh
+
+# rota against kube-proxy's iptables and nftables layouts on the same
+# topology (quick grid; bench-full adds 50k services and more runs).
+bench-kube-proxy: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)tests/bench/compare/run.sh
+
+bench-full: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)tests/bench/run.sh
+	$(Q)tests/bench/compare/run.sh --full
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all
