@@ -156,7 +156,7 @@ def main():
 		o.append(f"| {n:,} | {ld(n, 'rota')} | {ld(n, 'rota-load')} | {ld(n, 'ipt-legacy')} | {ld(n, 'ipt-nft')} | {ld(n, 'nft')} |")
 	o.append("")
 
-	# Targets of issue 7, at the largest N measured.
+	# Targets, at the largest N measured.
 	nmax, nmin = ns[-1], ns[0]
 	t = []
 
@@ -192,7 +192,7 @@ def main():
 			fb = min(base_ok)
 			tgt(f"programming ≤ 1/10 of the fastest baseline at N={nmax:,}", f"{rp[0] / fb:.3f} of {fb:.2f} s",
 			    rp[0] <= fb / 10, "")
-	o.append(f"## Targets (issue 7)\n")
+	o.append(f"## Targets\n")
 	o.append("| target | measured | verdict | |")
 	o.append("|---|---|---|---|")
 	o.extend(t)
