@@ -109,8 +109,7 @@ static __always_inline int lb_forward(struct __sk_buff *skb, const struct pkt4 *
 	if (p->frag_first)
 		frag_record(p, baddr, ROTA_CT_FWD);
 
-	if (nat_addr(skb, p, IP_DADDR_OFF, p->daddr, baddr, true) ||
-	    nat_port(skb, p, 2, p->dport, bport))
+	if (nat_tuple(skb, p, true, baddr, bport))
 		goto err;
 	if (flags & ROTA_CT_F_HAIRPIN) {
 		/* The pod is its own backend: it must see another source, and
@@ -159,8 +158,7 @@ static __always_inline int lb_reply(struct __sk_buff *skb, const struct pkt4 *p,
 	}
 	if (p->frag_first)
 		frag_record(p, ct->nat_addr, ROTA_CT_REPLY);
-	if (nat_addr(skb, p, IP_SADDR_OFF, p->saddr, ct->nat_addr, true) ||
-	    nat_port(skb, p, 0, p->sport, ct->nat_port))
+	if (nat_tuple(skb, p, false, ct->nat_addr, ct->nat_port))
 		goto err;
 	if (hairpin) {
 		if (nat_addr(skb, p, IP_DADDR_OFF, p->daddr, client, true) || eth_swap(skb))

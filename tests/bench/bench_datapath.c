@@ -34,8 +34,10 @@
 #define VIP_BASE	0x0A600001u	/* 10.96.0.1: service i is VIP_BASE + i, port 80 */
 #define BACKEND_BASE	0xAC100000u	/* 172.16.0.0: backend j of service i */
 #define CLIENT_EST	0x0AF4010Au	/* 10.244.1.10: the established flow */
-#define CLIENT_NEW	0x0AF4010Bu	/* 10.244.1.11: new flows (true CT misses) */
-#define CLIENT_CYC	0x0AF4010Cu	/* 10.244.1.12: new flows as bench.bpf.c cycles them */
+/* New-flow clients: bench.bpf.c adds 1 to the address every 60,000
+ * repeats, so each gets a /16 of its own (the two must never meet). */
+#define CLIENT_NEW	0x0AF50001u	/* 10.245.0.1: new flows (true CT misses) */
+#define CLIENT_CYC	0x0AF60001u	/* 10.246.0.1: new flows with the default timeouts */
 #define POD_OTHER	0x0AF40214u	/* 10.244.2.20:8080, a pod: not a service */
 
 #define SVC_PORT	80
@@ -53,7 +55,7 @@ enum bench_case {
 	C_PASS,		/* rota_bench_from_pod, packet to a pod, not a service */
 	C_RESTORE_NEW,	/* rota_bench_restore, bench_new_flow=1 (adds the port store) */
 	C_NEW,		/* rota_bench_from_pod, bench_new_flow=1, every repeat a CT miss */
-	C_NEW_CYCLED,	/* the same with default timeouts: ports come round again */
+	C_NEW_CYCLED,	/* the same with the default timeouts (bench.bpf.c as it is) */
 	C_MAX,
 };
 
@@ -68,8 +70,9 @@ static const struct {
 	[C_RESTORE_NEW] = { "restore_new", "header save + port rewrite + restore (new-flow wrapper)" },
 	[C_NEW]         = { "new_flow", "from_pod, new flow: CT miss, backend choice, 2 CT writes, DNAT "
 			    "(this object reads every CT entry as expired, so every repeat is one)" },
-	[C_NEW_CYCLED]  = { "new_flow_cycled", "bench.bpf.c's new-flow mode with default timeouts: ports repeat "
-			    "every 60,000 repeats, so ~99% are CT hits spread over 60,000 flows" },
+	[C_NEW_CYCLED]  = { "new_flow_cycled", "bench.bpf.c's new-flow mode with the default timeouts: a new "
+			    "source port each repeat and a new source address each 60,000, so every repeat should "
+			    "be a new flow (the CT-miss share says whether it was)" },
 };
 
 struct case_result {
@@ -89,14 +92,14 @@ struct bench_cfg {
 	int    backends;
 	__u32  maglev_m;
 	int    cpu;
-	int    only;		/* -1, or the one case to measure (for profiling) */
+	unsigned only;		/* 0, or a mask of the cases to measure (1 << case) */
 	const char *dir;
 	const char *csv, *md;
 };
 
 /* One datapath in its own bpffs directory, and the bench objects on it:
  * est (bench_new_flow=0), new (every repeat a CT miss), cyc (new-flow mode
- * with the default timeouts, as bench.bpf.c was meant to be used). */
+ * with the default timeouts, as bench.bpf.c is meant to be used). */
 struct variant_state {
 	char dir[300];
 	struct rota_dp dp;
@@ -218,29 +221,12 @@ static __u32 roundup_pow2(__u64 v)
 	return (__u32)p;
 }
 
-/* rota_maglev4 holds ROTA_DEFAULT_MAGLEV_ENTRIES (65,536) tables and rota
- * load cannot change that; to measure more Maglev services, pin a larger
- * one (same type, key, inner template) before rota_dp_load adopts it. */
-static int maglev_prepin(const char *dir, __u32 m, __u32 max_entries)
+static __u32 map_max_entries(int fd)
 {
-	LIBBPF_OPTS(bpf_map_create_opts, o);
-	char path[512];
-	int inner, outer, err = 0;
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
 
-	inner = bpf_map_create(BPF_MAP_TYPE_ARRAY, "rota_mgl_tmpl", 4, m * 4, 1, NULL);
-	if (inner < 0)
-		return -errno;
-	o.inner_map_fd = inner;
-	outer = bpf_map_create(BPF_MAP_TYPE_HASH_OF_MAPS, ROTA_MAP_MAGLEV4, 4, 4, max_entries, &o);
-	if (outer < 0)
-		err = -errno;
-	snprintf(path, sizeof(path), "%s/%s", dir, ROTA_MAP_MAGLEV4);
-	if (!err && bpf_obj_pin(outer, path))
-		err = -errno;
-	if (outer >= 0)
-		close(outer);
-	close(inner);
-	return err;
+	return bpf_obj_get_info_by_fd(fd, &info, &len) ? 0 : info.max_entries;
 }
 
 /* A bench object sharing the pinned maps of dir. syn_s: the lifetime this
@@ -300,8 +286,9 @@ static int variant_open(struct variant_state *v, const char *base, const char *n
 	memset(v, 0, sizeof(*v));
 	snprintf(v->dir, sizeof(v->dir), "%s/%s-%u", base, name, services);
 	lo.dir = v->dir;
-	/* Master + one slot per backend in rota_svc4. Same sizes at every
-	 * point, so only occupancy changes between 10 and 100,000. */
+	/* Master + one slot per backend in rota_svc4; rota_dp_load sizes
+	 * rota_maglev4 (one table per service) to as many. Same sizes at
+	 * every point, so only occupancy changes between 10 and 100,000. */
 	lo.svc_entries = roundup_pow2((__u64)max_services * (cfg->backends + 1) + 64);
 	lo.backend_entries = roundup_pow2((__u64)max_services * cfg->backends + 64);
 	if (lo.svc_entries < ROTA_DEFAULT_SVC_ENTRIES)
@@ -314,14 +301,6 @@ static int variant_open(struct variant_state *v, const char *base, const char *n
 		pr_warn("create %s: %s", v->dir, strerror(errno));
 		v->dir[0] = 0;
 		return err;
-	}
-	if (!strcmp(name, "maglev") && max_services > ROTA_DEFAULT_MAGLEV_ENTRIES) {
-		err = maglev_prepin(v->dir, m, roundup_pow2(max_services + 64));
-		if (err) {
-			pr_warn("pin a %u-entry %s in %s: %s", roundup_pow2(max_services + 64),
-				ROTA_MAP_MAGLEV4, v->dir, strerror(-err));
-			return err;
-		}
 	}
 	err = rota_dp_load(&lo);
 	if (err) {
@@ -340,8 +319,9 @@ static int variant_open(struct variant_state *v, const char *base, const char *n
 	v->cyc = v->new ? bench_open(&lo, m, 1, SYN_KEEP) : NULL;
 	if (!v->cyc)
 		return -EINVAL;
-	fprintf(stderr, "bench: %s/%u services: datapath loaded in %s (rota_svc4 %u, rota_backends4 %u, rota_ct4 %u entries, maglev M %u) in %.1f s\n",
-		name, services, v->dir, v->dp.svc_max, v->dp.backends_max, v->dp.ct_max, m, now_s() - t0);
+	fprintf(stderr, "bench: %s/%u services: datapath loaded in %s (rota_svc4 %u, rota_backends4 %u, rota_maglev4 %u, rota_ct4 %u entries, maglev M %u) in %.1f s\n",
+		name, services, v->dir, v->dp.svc_max, v->dp.backends_max, map_max_entries(v->dp.maglev_fd),
+		v->dp.ct_max, m, now_s() - t0);
 	return 0;
 }
 
@@ -644,11 +624,11 @@ static void print_table(FILE *f, const struct point *pts, int n, bool md)
 	char cell[C_MAX][64];
 
 	if (md) {
-		fprintf(f, "| variant | services | floor | restore | established | pass-through | restore (new) | new flow | new flow, ports cycled (CT-miss share) |\n");
+		fprintf(f, "| variant | services | floor | restore | established | pass-through | restore (new) | new flow | new flow, default timeouts (CT-miss share) |\n");
 		fprintf(f, "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
 	} else {
 		fprintf(f, "%-7s %9s  %-14s %-14s %-14s %-14s %-14s %-14s %s\n", "variant", "services", "floor",
-			"restore", "established", "pass-through", "restore(new)", "new flow", "new, cycled (miss share)");
+			"restore", "established", "pass-through", "restore(new)", "new flow", "new, default t/o (miss share)");
 	}
 	for (int i = 0; i < n; i++) {
 		const struct point *p = &pts[i];
@@ -827,12 +807,34 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: bench_datapath [--full] [--repeat N] [--runs N] [--sizes A,B,...] [--backends N]\n"
 		"                      [--variants random,maglev] [--maglev-m M] [--cpu N|-1]\n"
-		"                      [--dir BPFFS_DIR] [--csv FILE] [--md FILE] [--only CASE]\n"
+		"                      [--dir BPFFS_DIR] [--csv FILE] [--md FILE] [--only CASE,...]\n"
 		"No arguments: quick self-check (10 services, repeat 10000, 1 run), exit 0 when every\n"
 		"program gives the expected verdicts and counters. --full: the benchmark (10, 1000,\n"
-		"100000 services, repeat 1000000, 7 runs, random and maglev). --only CASE measures one\n"
-		"case (floor, restore, established, pass_through, restore_new, new_flow, new_flow_cycled),\n"
-		"e.g. under `perf record`; its ratios are then meaningless.\n");
+		"100000 services, repeat 1000000, 7 runs, random and maglev). --only CASE,... measures\n"
+		"only those cases (floor, restore, established, pass_through, restore_new, new_flow,\n"
+		"new_flow_cycled), e.g. under `perf record`; ratios to cases not measured are then meaningless.\n");
+}
+
+static int parse_only(const char *s, struct bench_cfg *cfg)
+{
+	char *copy = strdup(s), *tok, *save = NULL;
+	int err = 0;
+
+	if (!copy)
+		return -ENOMEM;
+	cfg->only = 0;
+	for (tok = strtok_r(copy, ",", &save); tok && !err; tok = strtok_r(NULL, ",", &save)) {
+		int c = 0;
+
+		while (c < C_MAX && strcmp(tok, cases[c].name))
+			c++;
+		if (c == C_MAX)
+			err = -EINVAL;
+		else
+			cfg->only |= 1u << c;
+	}
+	free(copy);
+	return err ? err : cfg->only ? 0 : -EINVAL;
 }
 
 static int parse_sizes(const char *s, struct bench_cfg *cfg)
@@ -875,7 +877,7 @@ int main(int argc, char **argv)
 	};
 	struct bench_cfg cfg = {
 		.repeat = 0, .runs = 0, .random = true, .maglev = true, .backends = 4,
-		.maglev_m = 0, .cpu = -2, .only = -1,
+		.maglev_m = 0, .cpu = -2, .only = 0,
 	};
 	const char *variants[2] = { "random", "maglev" };
 	bool sizes_set = false, base_made = false;
@@ -907,11 +909,8 @@ int main(int argc, char **argv)
 		case 'C': cfg.csv = optarg; break;
 		case 'M': cfg.md = optarg; break;
 		case 'o':
-			for (int c = 0; c < C_MAX; c++)
-				if (!strcmp(optarg, cases[c].name))
-					cfg.only = c;
-			if (cfg.only < 0) {
-				fprintf(stderr, "--only %s: not a case name\n", optarg);
+			if (parse_only(optarg, &cfg)) {
+				fprintf(stderr, "--only %s: not a list of case names\n", optarg);
 				return 2;
 			}
 			break;
@@ -1029,7 +1028,7 @@ int main(int argc, char **argv)
 		double t0 = now_s();
 
 		for (int c = 0; c < C_MAX && !err; c++) {
-			if (cfg.only >= 0 && c != cfg.only)
+			if (cfg.only && !(cfg.only & 1u << c))
 				continue;
 			for (int k = 0; k < npts && !err; k++)
 				err = point_run_case(&pts[(round + c) & 1 ? npts - 1 - k : k], c, &cfg);

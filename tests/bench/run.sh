@@ -80,7 +80,7 @@ dirty=$(git status --porcelain 2>/dev/null | wc -l)
 	echo "| memory | $mem |"
 	echo "| kernel (uname -r) | $(uname -r) |"
 	echo "| virtualization | vm: ${vm:-unknown}${hyper:+ (kernel says: $hyper)}, container: ${container:-unknown} |"
-	echo "| clocksource (bpf_ktime_get_ns) | $clocksource |"
+	echo "| clocksource | $clocksource |"
 	echo "| load average before / after | $load_before / $load_after |"
 	echo "| source | $commit$( ((dirty)) && echo " + $dirty uncommitted changes") |"
 	echo

@@ -14,12 +14,14 @@
 #include <arpa/inet.h>
 #include <linux/magic.h>
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include "dp.h"
 #include "log.h"
 #include "maglev.h"
 #include "sock.skel.h"
 #include "pod.skel.h"
+#include "pod_compat.skel.h"
 
 static bool is_bpffs(const char *path)
 {
@@ -97,7 +99,9 @@ int rota_dp_size_maps(struct bpf_object *obj, const struct rota_load_opts *o, __
 
 		if (bpf_map__is_internal(map))
 			continue;
-		if (!strcmp(name, ROTA_MAP_SVC4))
+		/* Every service has a master slot in rota_svc4, so no more
+		 * services than its slots can have a Maglev table. */
+		if (!strcmp(name, ROTA_MAP_SVC4) || !strcmp(name, ROTA_MAP_MAGLEV4))
 			want = o->svc_entries;
 		else if (!strcmp(name, ROTA_MAP_BACKENDS4))
 			want = o->backend_entries;
@@ -181,6 +185,18 @@ static int pinned_config(const char *dir, struct rota_config *cfg)
 	return err;
 }
 
+/* The tc programs read skb->ip_summed through this kfunc (Linux 6.2) to
+ * rewrite checksums without helper calls; older kernels get pod_compat,
+ * the same programs leaving the checksums to the helpers. */
+static bool kernel_has_cast_to_kern_ctx(void)
+{
+	struct btf *btf = btf__load_vmlinux_btf();
+	bool has = btf && btf__find_by_name_kind(btf, "bpf_cast_to_kern_ctx", BTF_KIND_FUNC) >= 0;
+
+	btf__free(btf);
+	return has;
+}
+
 #define SET_RODATA(skel, m, hp) do { \
 	(skel)->rodata->maglev_m = (m); \
 	(skel)->rodata->hairpin_addr = (hp); \
@@ -192,6 +208,8 @@ int rota_dp_load(const struct rota_load_opts *o)
 	struct rota_config cfg = {};
 	struct rota_sock *sock = NULL;
 	struct rota_pod *pod = NULL;
+	struct rota_pod_compat *pod_compat = NULL;
+	struct bpf_object *pod_obj;
 	bool fresh;
 	__u32 m;
 	int err;
@@ -231,17 +249,24 @@ int rota_dp_load(const struct rota_load_opts *o)
 	}
 
 	sock = rota_sock__open_opts(&oo);
-	pod = rota_pod__open_opts(&oo);
-	if (!sock || !pod) {
+	if (kernel_has_cast_to_kern_ctx())
+		pod = rota_pod__open_opts(&oo);
+	else
+		pod_compat = rota_pod_compat__open_opts(&oo);
+	if (!sock || (!pod && !pod_compat)) {
 		err = -errno;
 		pr_warn("open embedded BPF objects: %s", strerror(-err));
 		goto out;
 	}
 	SET_RODATA(sock, m, cfg.hairpin_addr);
-	SET_RODATA(pod, m, cfg.hairpin_addr);
+	if (pod)
+		SET_RODATA(pod, m, cfg.hairpin_addr);
+	else
+		SET_RODATA(pod_compat, m, cfg.hairpin_addr);
+	pod_obj = pod ? pod->obj : pod_compat->obj;
 	err = rota_dp_size_maps(sock->obj, o, m);
 	if (!err)
-		err = rota_dp_size_maps(pod->obj, o, m);
+		err = rota_dp_size_maps(pod_obj, o, m);
 	if (err) {
 		pr_warn("size maps in %s: %s", o->dir, strerror(-err));
 		goto out;
@@ -251,14 +276,14 @@ int rota_dp_load(const struct rota_load_opts *o)
 		pr_warn("load socket LB programs: %s", strerror(-err));
 		goto out;
 	}
-	err = rota_pod__load(pod);
+	err = pod ? rota_pod__load(pod) : rota_pod_compat__load(pod_compat);
 	if (err) {
 		pr_warn("load tc programs: %s", strerror(-err));
 		goto out;
 	}
 	err = pin_progs(sock->obj, o->dir);
 	if (!err)
-		err = pin_progs(pod->obj, o->dir);
+		err = pin_progs(pod_obj, o->dir);
 	if (err)
 		goto out;
 	relink(o->dir);
@@ -273,6 +298,7 @@ int rota_dp_load(const struct rota_load_opts *o)
 	}
 out:
 	rota_pod__destroy(pod);
+	rota_pod_compat__destroy(pod_compat);
 	rota_sock__destroy(sock);
 	return err;
 }
