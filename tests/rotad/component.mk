@@ -1,0 +1,9 @@
+# cmocka unit tests of rotad's object parsing (userspace/rotad/model.c) and
+# the watch-stream JSON splitter (userspace/lib/k8s/json_stream.c, in
+# librota). No root, no BPF. End-to-end tests are tests/rotad/*_test.sh.
+TEST_PROGS += test_rotad_model test_json_stream
+test_rotad_model_SRCS := tests/rotad/test_rotad_model.c userspace/rotad/model.c
+test_rotad_model_LIBS := -lcmocka
+test_json_stream_SRCS := tests/rotad/test_json_stream.c
+test_json_stream_LIBS := -lcmocka
+$(BUILD)/obj/tests/rotad/%.o: CPPFLAGS += -Iuserspace/rotad
