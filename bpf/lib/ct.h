@@ -50,6 +50,24 @@ static __always_inline void ct_key_fill(struct rota_ct_key *k, __be32 saddr, __b
 	k->pad = 0;
 }
 
+/* Marks one direction of a TCP flow closing when the other saw FIN/RST, so
+ * both age out together and the tuple is free for reuse. */
+static __always_inline void ct_close_dir(__be32 saddr, __be32 daddr, __be16 sport, __be16 dport,
+					 __u8 proto, __u8 dir, __u64 now)
+{
+	struct rota_ct_key key;
+	struct rota_ct_entry *ct;
+
+	if (proto != IPPROTO_TCP)
+		return;
+	ct_key_fill(&key, saddr, daddr, sport, dport, proto, dir);
+	ct = bpf_map_lookup_elem(&rota_ct4, &key);
+	if (ct && ct->state != ROTA_CT_CLOSING) {
+		ct->state = ROTA_CT_CLOSING;
+		ct->last_seen_ns = now;
+	}
+}
+
 /* Creates both directions of a new flow. fwd_key is the tuple the client
  * sent; the reply tuple is the backend answering src (the client, or the
  * hairpin address). Returns 0 or a negative error. */

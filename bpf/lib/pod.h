@@ -81,6 +81,9 @@ static __always_inline int lb_forward(struct __sk_buff *skb, const struct pkt4 *
 		ct = NULL;
 	if (ct) {
 		ct_account(ct, p, now);
+		if (ct->state == ROTA_CT_CLOSING)
+			ct_close_dir(ct->nat_addr, ct->flags & ROTA_CT_F_HAIRPIN ? hairpin_addr : p->saddr,
+				     ct->nat_port, p->sport, p->proto, ROTA_CT_REPLY, now);
 		baddr = ct->nat_addr;
 		bport = ct->nat_port;
 		flags = ct->flags;
@@ -141,8 +144,19 @@ static __always_inline int lb_reply(struct __sk_buff *skb, const struct pkt4 *p,
 		stat_inc(ROTA_STAT_PASS_NOT_SERVICE, p->len);
 		return TC_ACT_OK;
 	}
+	/* A SYN-ACK on the reply tuple of a closed flow answers a new
+	 * connection reusing the client's port straight to this backend (pod
+	 * IP or socket LB): not ours to rewrite. */
+	if (ct->state == ROTA_CT_CLOSING && p->proto == IPPROTO_TCP &&
+	    (p->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == (TCP_FLAG_SYN | TCP_FLAG_ACK)) {
+		bpf_map_delete_elem(&rota_ct4, &key);
+		stat_inc(ROTA_STAT_PASS_NOT_SERVICE, p->len);
+		return TC_ACT_OK;
+	}
 	ct_account(ct, p, now);
 	client = ct->client_addr;
+	if (ct->state == ROTA_CT_CLOSING)
+		ct_close_dir(client, ct->nat_addr, p->dport, ct->nat_port, p->proto, ROTA_CT_FWD, now);
 	if (!(ct->flags & ROTA_CT_F_SEEN_REPLY)) {
 		/* First answer: the flow is established in both directions. */
 		struct rota_ct_key fkey;

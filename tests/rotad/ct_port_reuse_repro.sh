@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # KNOWN BUG REPRODUCTION, not run by make test (name is not *_test.sh):
-# it fails until the tc path handles tuple reuse after a translated flow.
+# its TCP checks pass; the UDP one fails until the tc path handles UDP tuple
+# reuse after a translated flow (a netfilter-style source-port remap).
 # End-to-end: a pod that talks to a Service through the tc path and then, from
 # the same source port, straight to the backend it got (a direct pod-IP
 # connection, or a socket-LB connection, which leaves the pod already
