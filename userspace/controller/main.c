@@ -10,7 +10,7 @@
 #include <string.h>
 #include <time.h>
 #include "controller.h"
-#include "k8s_write.h"
+#include "k8s/client.h"
 
 static struct ctl ctl;
 

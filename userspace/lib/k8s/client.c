@@ -137,17 +137,29 @@ static size_t body_write(char *data, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
-int k8s_get(struct k8s_client *c, const char *path, cJSON **out, long *status, char err[K8S_ERR_LEN])
+int k8s_request(struct k8s_client *c, const char *method, const char *path, const char *content_type,
+		const char *body, cJSON **out, long *status, char err[K8S_ERR_LEN])
 {
 	struct curl_slist *headers = NULL;
 	struct body b = {};
+	char ct[128];
 	CURLcode rc;
 	CURL *h = easy_for(c, path, &headers);
 
 	*out = NULL;
 	*status = 0;
-	if (!h)
+	if (!h) {
+		snprintf(err, K8S_ERR_LEN, "%s %s: out of memory", method, path);
 		return -ENOMEM;
+	}
+	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+	if (body) {
+		snprintf(ct, sizeof(ct), "Content-Type: %s", content_type ? content_type : "application/json");
+		headers = curl_slist_append(headers, ct);
+		curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+	}
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, body_write);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
 	curl_easy_setopt(h, CURLOPT_TIMEOUT, 60L);
@@ -156,19 +168,33 @@ int k8s_get(struct k8s_client *c, const char *path, cJSON **out, long *status, c
 	curl_slist_free_all(headers);
 	curl_easy_cleanup(h);
 	if (rc != CURLE_OK) {
-		snprintf(err, K8S_ERR_LEN, "GET %s%s: %s", c->cfg.server, path, curl_easy_strerror(rc));
+		snprintf(err, K8S_ERR_LEN, "%s %s%s: %s", method, c->cfg.server, path, curl_easy_strerror(rc));
 		free(b.buf);
 		return -EIO;
 	}
-	*out = b.buf ? cJSON_ParseWithLength(b.buf, b.len) : NULL;
-	if (!*out) {
-		snprintf(err, K8S_ERR_LEN, "GET %s%s: HTTP %ld with a body that is not JSON", c->cfg.server, path,
-			 *status);
-		free(b.buf);
-		return -EBADMSG;
-	}
+	if (b.buf)
+		*out = cJSON_ParseWithLength(b.buf, b.len);
 	free(b.buf);
 	return 0;
+}
+
+int k8s_get(struct k8s_client *c, const char *path, cJSON **out, long *status, char err[K8S_ERR_LEN])
+{
+	int ret = k8s_request(c, "GET", path, NULL, NULL, out, status, err);
+
+	if (!ret && !*out) {
+		snprintf(err, K8S_ERR_LEN, "GET %s%s: HTTP %ld with a body that is not JSON", c->cfg.server, path,
+			 *status);
+		return -EBADMSG;
+	}
+	return ret;
+}
+
+const char *k8s_status_msg(const cJSON *st)
+{
+	const cJSON *m = cJSON_GetObjectItemCaseSensitive(st, "message");
+
+	return cJSON_IsString(m) ? m->valuestring : "no message";
 }
 
 struct watch_ctx {
