@@ -11,7 +11,7 @@ PKGS=(
 	libmicrohttpd-dev libsqlite3-dev libssl-dev libcmocka-dev
 	# tests, bench and demo
 	iproute2 iptables nftables ethtool curl busybox-static python3 wrk iperf3
-	python3-kubernetes etcd-server etcd-client containerd runc
+	python3-kubernetes etcd-server etcd-client containerd runc gnuplot-nox
 	containernetworking-plugins kmod
 )
 
