@@ -93,3 +93,21 @@ static __always_inline int ct_create(const struct rota_ct_key *fwd_key, const st
 		return -1;
 	return bpf_map_update_elem(&rota_ct4, fwd_key, &fwd, BPF_ANY);
 }
+
+/* Deletes both directions of a flow, given either one: the entry's own
+ * fields name the other direction's tuple. */
+static __always_inline void ct_delete_flow(const struct rota_ct_key *key,
+					   const struct rota_ct_entry *ct)
+{
+	struct rota_ct_key other;
+
+	if (key->dir == ROTA_CT_FWD)
+		ct_key_fill(&other, ct->nat_addr,
+			    ct->flags & ROTA_CT_F_HAIRPIN ? hairpin_addr : key->saddr,
+			    ct->nat_port, key->sport, key->proto, ROTA_CT_REPLY);
+	else
+		ct_key_fill(&other, ct->client_addr, ct->nat_addr, key->dport, ct->nat_port,
+			    key->proto, ROTA_CT_FWD);
+	bpf_map_delete_elem(&rota_ct4, &other);
+	bpf_map_delete_elem(&rota_ct4, key);
+}

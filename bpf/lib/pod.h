@@ -61,57 +61,13 @@ static __always_inline void frag_record(const struct pkt4 *p, __be32 nat_addr, _
 	bpf_map_update_elem(&rota_frag4, &key, &v, BPF_ANY);
 }
 
-/* Client → frontend: reuse the flow's backend or choose one, then DNAT
- * (and SNAT to the hairpin address when the pod reached itself). */
-static __always_inline int lb_forward(struct __sk_buff *skb, const struct pkt4 *p,
-				      const struct rota_svc_entry *svc)
+/* DNAT to the flow's backend (and SNAT to the hairpin address when the pod
+ * reached itself): the rewrite every forward packet of a flow gets. */
+static __always_inline int fwd_rewrite(struct __sk_buff *skb, const struct pkt4 *p,
+				       __be32 baddr, __be16 bport, __u8 flags)
 {
-	__u64 now = rota_now_ns();
-	struct rota_ct_key key;
-	struct rota_ct_entry *ct;
-	__be32 baddr;
-	__be16 bport;
-	__u8 flags;
-
-	ct_key_fill(&key, p->saddr, p->daddr, p->sport, p->dport, p->proto, ROTA_CT_FWD);
-	ct = ct_lookup(&key, now);
-	/* A SYN reusing the tuple of a closed flow starts a new one. */
-	if (ct && ct->state == ROTA_CT_CLOSING && p->proto == IPPROTO_TCP &&
-	    (p->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN)
-		ct = NULL;
-	if (ct) {
-		ct_account(ct, p, now);
-		if (ct->state == ROTA_CT_CLOSING)
-			ct_close_dir(ct->nat_addr, ct->flags & ROTA_CT_F_HAIRPIN ? hairpin_addr : p->saddr,
-				     ct->nat_port, p->sport, p->proto, ROTA_CT_REPLY, now);
-		baddr = ct->nat_addr;
-		bport = ct->nat_port;
-		flags = ct->flags;
-		stat_inc(ROTA_STAT_CT_HIT, p->len);
-	} else {
-		struct rota_backend *b;
-		__u32 backend_id;
-
-		b = lb_select(p->daddr, p->dport, p->proto, svc,
-			      flow_hash4(p->saddr, p->daddr, p->sport, p->dport, p->proto),
-			      p->saddr, ROTA_AFF_CLIENT_ADDR, &backend_id);
-		if (!b) {
-			stat_inc(ROTA_STAT_NO_BACKEND, p->len);
-			return icmp_reject(skb, p);
-		}
-		baddr = b->addr;
-		bport = b->port;
-		flags = baddr == p->saddr ? ROTA_CT_F_HAIRPIN : 0;
-		if (ct_create(&key, p, b, backend_id, svc->svc_id,
-			      flags ? hairpin_addr : p->saddr, flags, now)) {
-			stat_inc(ROTA_STAT_DROP_ERROR, p->len);
-			return TC_ACT_SHOT;
-		}
-		stat_inc(ROTA_STAT_CT_NEW, p->len);
-	}
 	if (p->frag_first)
 		frag_record(p, baddr, ROTA_CT_FWD);
-
 	if (nat_tuple(skb, p, true, baddr, bport))
 		goto err;
 	if (flags & ROTA_CT_F_HAIRPIN) {
@@ -127,6 +83,92 @@ static __always_inline int lb_forward(struct __sk_buff *skb, const struct pkt4 *
 err:
 	stat_inc(ROTA_STAT_DROP_ERROR, p->len);
 	return TC_ACT_SHOT;
+}
+
+/* The flow's conntrack entry, if it still decides where the packet goes.
+ * Looked up before the service: an established flow keeps its backend
+ * even after its Service is deleted, as with netfilter conntrack. Returns
+ * NULL for a new flow: none yet, a SYN reusing a closed flow's tuple, or a
+ * UDP flow whose backend was removed (kube-proxy flushes those, since UDP
+ * has no close that would ever move the client on). */
+static __always_inline struct rota_ct_entry *fwd_ct(const struct rota_ct_key *key,
+						    const struct pkt4 *p, __u64 now)
+{
+	struct rota_ct_entry *ct = ct_lookup(key, now);
+	struct rota_backend *b;
+
+	if (!ct)
+		return NULL;
+	if (p->proto == IPPROTO_TCP) {
+		if (ct->state == ROTA_CT_CLOSING &&
+		    (p->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN)
+			return NULL;
+		return ct;
+	}
+	b = bpf_map_lookup_elem(&rota_backends4, &ct->backend_id);
+	if (b && b->svc_id == ct->svc_id && b->addr == ct->nat_addr && b->port == ct->nat_port)
+		return ct;
+	ct_delete_flow(key, ct);
+	return NULL;
+}
+
+/* Client → frontend, established: the backend conntrack recorded. */
+static __always_inline int lb_established(struct __sk_buff *skb, const struct pkt4 *p,
+					  struct rota_ct_entry *ct, __u64 now)
+{
+	ct_account(ct, p, now);
+	if (ct->state == ROTA_CT_CLOSING)
+		ct_close_dir(ct->nat_addr, ct->flags & ROTA_CT_F_HAIRPIN ? hairpin_addr : p->saddr,
+			     ct->nat_port, p->sport, p->proto, ROTA_CT_REPLY, now);
+	stat_inc(ROTA_STAT_CT_HIT, p->len);
+	return fwd_rewrite(skb, p, ct->nat_addr, ct->nat_port, ct->flags);
+}
+
+/* Client → frontend, new flow: choose a backend, record both directions. */
+static __always_inline int lb_new(struct __sk_buff *skb, const struct pkt4 *p,
+				  const struct rota_ct_key *key, const struct rota_svc_entry *svc,
+				  __u64 now)
+{
+	struct rota_backend *b;
+	__u32 backend_id;
+	__u8 flags;
+
+	b = lb_select(p->daddr, p->dport, p->proto, svc,
+		      flow_hash4(p->saddr, p->daddr, p->sport, p->dport, p->proto),
+		      p->saddr, ROTA_AFF_CLIENT_ADDR, &backend_id);
+	if (!b) {
+		stat_inc(ROTA_STAT_NO_BACKEND, p->len);
+		return icmp_reject(skb, p);
+	}
+	flags = b->addr == p->saddr ? ROTA_CT_F_HAIRPIN : 0;
+	if (ct_create(key, p, b, backend_id, svc->svc_id, flags ? hairpin_addr : p->saddr, flags, now)) {
+		stat_inc(ROTA_STAT_DROP_ERROR, p->len);
+		return TC_ACT_SHOT;
+	}
+	stat_inc(ROTA_STAT_CT_NEW, p->len);
+	return fwd_rewrite(skb, p, b->addr, b->port, flags);
+}
+
+/* Not for a frontend: the pod talks to an address directly (a pod IP, or a
+ * backend socket LB already chose). If that tuple is the reply tuple of an
+ * earlier translated flow from the same source port, the backend cannot
+ * tell the two apart: the newer flow wins, or to_pod would rewrite its
+ * replies to come from the old frontend. Checked on what can start a flow
+ * (a TCP SYN, any UDP packet), so TCP's established traffic pays nothing. */
+static __always_inline int pass_direct(const struct pkt4 *p)
+{
+	if (p->proto == IPPROTO_UDP ||
+	    (p->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN) {
+		struct rota_ct_key rkey;
+		struct rota_ct_entry *rev;
+
+		ct_key_fill(&rkey, p->daddr, p->saddr, p->dport, p->sport, p->proto, ROTA_CT_REPLY);
+		rev = bpf_map_lookup_elem(&rota_ct4, &rkey);
+		if (rev && rev->client_addr == p->saddr)
+			ct_delete_flow(&rkey, rev);
+	}
+	stat_inc(ROTA_STAT_PASS_NOT_SERVICE, p->len);
+	return TC_ACT_OK;
 }
 
 /* Backend → client: restore the frontend as the source. hairpin: the
@@ -219,7 +261,10 @@ static __always_inline int pod_parse(struct __sk_buff *skb, struct pkt4 *p)
 static __always_inline int from_pod(struct __sk_buff *skb)
 {
 	struct rota_svc_entry *svc;
+	struct rota_ct_entry *ct;
+	struct rota_ct_key key;
 	struct pkt4 p = {};
+	__u64 now;
 
 	if (!pod_parse(skb, &p))
 		return TC_ACT_OK;
@@ -233,12 +278,15 @@ static __always_inline int from_pod(struct __sk_buff *skb)
 	}
 	if (p.daddr == hairpin_addr)
 		return lb_reply(skb, &p, true);
+	now = rota_now_ns();
+	ct_key_fill(&key, p.saddr, p.daddr, p.sport, p.dport, p.proto, ROTA_CT_FWD);
+	ct = fwd_ct(&key, &p, now);
+	if (ct)
+		return lb_established(skb, &p, ct, now);
 	svc = svc_lookup(p.daddr, p.dport, p.proto);
-	if (!svc) {
-		stat_inc(ROTA_STAT_PASS_NOT_SERVICE, p.len);
-		return TC_ACT_OK;
-	}
-	return lb_forward(skb, &p, svc);
+	if (!svc)
+		return pass_direct(&p);
+	return lb_new(skb, &p, &key, svc, now);
 }
 
 static __always_inline int to_pod(struct __sk_buff *skb)

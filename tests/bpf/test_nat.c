@@ -638,7 +638,9 @@ void test_ct_expiry(void **state)
 
 	svc_set(vip, 53, IPPROTO_UDP, B("10.0.22.1:5353"), NULL, 0, false);
 	expect_dnat(&q, "10.0.22.1", 5353);
-	svc_set(vip, 53, IPPROTO_UDP, B("10.0.22.2:5353"), NULL, 0, false);
+	/* Its backend starts terminating (a removed one would move the flow at
+	 * once: test_udp_backend_removed). */
+	svc_set(vip, 53, IPPROTO_UDP, B("10.0.22.2:5353"), B("10.0.22.1:5353"), false);
 
 	/* Idle 59 s: within the 60 s UDP timeout, the flow keeps its backend. */
 	assert_true(ct_get(c, v, 50022, 53, IPPROTO_UDP, ROTA_CT_FWD, &fwd));

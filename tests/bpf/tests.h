@@ -45,3 +45,9 @@ void test_fragments_reply(void **state);
 void test_fragment_unknown(void **state);
 void test_fragments_hairpin(void **state);
 void test_fragments_hairpin_reply(void **state);
+
+/* test_flows.c: flows across Service changes and source-port reuse. */
+void test_flow_outlives_service(void **state);
+void test_udp_backend_removed(void **state);
+void test_udp_direct_reuses_reply_tuple(void **state);
+void test_tcp_direct_reuses_reply_tuple(void **state);

@@ -1,7 +1,4 @@
 #!/usr/bin/env bash
-# KNOWN BUG REPRODUCTION, not run by make test (name is not *_test.sh):
-# its TCP checks pass; the UDP one fails until the tc path handles UDP tuple
-# reuse after a translated flow (a netfilter-style source-port remap).
 # End-to-end: a pod that talks to a Service through the tc path and then, from
 # the same source port, straight to the backend it got (a direct pod-IP
 # connection, or a socket-LB connection, which leaves the pod already
@@ -9,14 +6,11 @@
 # connections have different 4-tuples. The second connection must work, for
 # TCP and for UDP.
 #
-# Found by services_test.sh, where tc-path and socket-LB clients once shared
-# one pod and some socket-LB connections timed out: the tc path's conntrack
-# REPLY entry of the first flow (backend:port → client:port) also matches the
-# replies of the direct connection, and rota_to_pod rewrites them to come
-# from the VIP, so the client never sees its SYN-ACK (or its UDP answer).
-# The REPLY entry outlives the flow: 10 s after a FIN seen in the reply
-# direction, but 86400 s when the client closed with a RST (only the FWD
-# entry turns CLOSING), and every rewritten packet refreshes it.
+# The tc path's reply entry of the first flow (backend:port → client:port)
+# also matches the replies of the direct connection; left alone, rota_to_pod
+# would rewrite them to come from the VIP and the client would never see its
+# SYN-ACK or UDP answer. from_pod therefore lets the direct flow's first
+# packet (SYN, or any UDP datagram) replace the older flow's entries.
 source "$(dirname "$0")/lib.sh"
 
 require_rotad_env
