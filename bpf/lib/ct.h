@@ -27,15 +27,29 @@ static __always_inline struct rota_ct_entry *ct_lookup(const struct rota_ct_key 
 	return ct;
 }
 
-/* Accounts one packet and follows TCP's FIN/RST so closed flows age fast.
- * Counters are plain adds: a rare lost increment beats an atomic per packet. */
+/* Accounts one packet. Counters are plain adds: a rare lost increment
+ * beats an atomic per packet. */
 static __always_inline void ct_account(struct rota_ct_entry *ct, const struct pkt4 *p, __u64 now)
 {
 	ct->packets++;
 	ct->bytes += p->len;
 	ct->last_seen_ns = now;
-	if (p->proto == IPPROTO_TCP && (p->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST)))
+}
+
+/* A FIN or RST seen in one direction of a TCP flow. A flow is closing (and
+ * ages out in ct_tcp_close_s) after a RST, or once both directions sent a
+ * FIN: a half-closed connection (one FIN, data still flowing the other
+ * way, for as long as it likes) keeps the established lifetime. */
+static __always_inline void ct_close_mark(struct rota_ct_entry *ct, bool rst, bool own, __u64 now)
+{
+	if (ct->state == ROTA_CT_CLOSING)
+		return;
+	ct->flags |= own ? ROTA_CT_F_FIN : ROTA_CT_F_PEER_FIN;
+	if (rst || (ct->flags & (ROTA_CT_F_FIN | ROTA_CT_F_PEER_FIN)) ==
+		   (ROTA_CT_F_FIN | ROTA_CT_F_PEER_FIN)) {
 		ct->state = ROTA_CT_CLOSING;
+		ct->last_seen_ns = now;
+	}
 }
 
 static __always_inline void ct_key_fill(struct rota_ct_key *k, __be32 saddr, __be32 daddr,
@@ -50,22 +64,32 @@ static __always_inline void ct_key_fill(struct rota_ct_key *k, __be32 saddr, __b
 	k->pad = 0;
 }
 
-/* Marks one direction of a TCP flow closing when the other saw FIN/RST, so
- * both age out together and the tuple is free for reuse. */
-static __always_inline void ct_close_dir(__be32 saddr, __be32 daddr, __be16 sport, __be16 dport,
-					 __u8 proto, __u8 dir, __u64 now)
+/* Follows TCP's FIN/RST in both entries of the flow: ct is the entry of
+ * the packet's direction, the other is found by its tuple. */
+static __always_inline void ct_track_close(struct rota_ct_entry *ct, const struct pkt4 *p,
+					   __be32 saddr, __be32 daddr, __be16 sport, __be16 dport,
+					   __u8 other_dir, __u64 now)
 {
+	bool rst = p->tcp_flags & TCP_FLAG_RST;
 	struct rota_ct_key key;
-	struct rota_ct_entry *ct;
+	struct rota_ct_entry *other;
 
-	if (proto != IPPROTO_TCP)
+	if (p->proto != IPPROTO_TCP || !(p->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST)))
 		return;
-	ct_key_fill(&key, saddr, daddr, sport, dport, proto, dir);
-	ct = bpf_map_lookup_elem(&rota_ct4, &key);
-	if (ct && ct->state != ROTA_CT_CLOSING) {
-		ct->state = ROTA_CT_CLOSING;
-		ct->last_seen_ns = now;
-	}
+	ct_close_mark(ct, rst, true, now);
+	ct_key_fill(&key, saddr, daddr, sport, dport, p->proto, other_dir);
+	other = bpf_map_lookup_elem(&rota_ct4, &key);
+	if (other)
+		ct_close_mark(other, rst, false, now);
+}
+
+/* A SYN on the tuple of a flow this side already closed starts a new flow. */
+static __always_inline bool ct_syn_reuses(const struct rota_ct_entry *ct, const struct pkt4 *p,
+					  __u8 syn_flags)
+{
+	return p->proto == IPPROTO_TCP &&
+	       (p->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == syn_flags &&
+	       (ct->state == ROTA_CT_CLOSING || (ct->flags & ROTA_CT_F_FIN));
 }
 
 /* Creates both directions of a new flow. fwd_key is the tuple the client

@@ -99,12 +99,8 @@ static __always_inline struct rota_ct_entry *fwd_ct(const struct rota_ct_key *ke
 
 	if (!ct)
 		return NULL;
-	if (p->proto == IPPROTO_TCP) {
-		if (ct->state == ROTA_CT_CLOSING &&
-		    (p->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN)
-			return NULL;
-		return ct;
-	}
+	if (p->proto == IPPROTO_TCP)
+		return ct_syn_reuses(ct, p, TCP_FLAG_SYN) ? NULL : ct;
 	b = bpf_map_lookup_elem(&rota_backends4, &ct->backend_id);
 	if (b && b->svc_id == ct->svc_id && b->addr == ct->nat_addr && b->port == ct->nat_port)
 		return ct;
@@ -117,9 +113,8 @@ static __always_inline int lb_established(struct __sk_buff *skb, const struct pk
 					  struct rota_ct_entry *ct, __u64 now)
 {
 	ct_account(ct, p, now);
-	if (ct->state == ROTA_CT_CLOSING)
-		ct_close_dir(ct->nat_addr, ct->flags & ROTA_CT_F_HAIRPIN ? hairpin_addr : p->saddr,
-			     ct->nat_port, p->sport, p->proto, ROTA_CT_REPLY, now);
+	ct_track_close(ct, p, ct->nat_addr, ct->flags & ROTA_CT_F_HAIRPIN ? hairpin_addr : p->saddr,
+		       ct->nat_port, p->sport, ROTA_CT_REPLY, now);
 	stat_inc(ROTA_STAT_CT_HIT, p->len);
 	return fwd_rewrite(skb, p, ct->nat_addr, ct->nat_port, ct->flags);
 }
@@ -189,16 +184,14 @@ static __always_inline int lb_reply(struct __sk_buff *skb, const struct pkt4 *p,
 	/* A SYN-ACK on the reply tuple of a closed flow answers a new
 	 * connection reusing the client's port straight to this backend (pod
 	 * IP or socket LB): not ours to rewrite. */
-	if (ct->state == ROTA_CT_CLOSING && p->proto == IPPROTO_TCP &&
-	    (p->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == (TCP_FLAG_SYN | TCP_FLAG_ACK)) {
+	if (ct_syn_reuses(ct, p, TCP_FLAG_SYN | TCP_FLAG_ACK)) {
 		bpf_map_delete_elem(&rota_ct4, &key);
 		stat_inc(ROTA_STAT_PASS_NOT_SERVICE, p->len);
 		return TC_ACT_OK;
 	}
 	ct_account(ct, p, now);
 	client = ct->client_addr;
-	if (ct->state == ROTA_CT_CLOSING)
-		ct_close_dir(client, ct->nat_addr, p->dport, ct->nat_port, p->proto, ROTA_CT_FWD, now);
+	ct_track_close(ct, p, client, ct->nat_addr, p->dport, ct->nat_port, ROTA_CT_FWD, now);
 	if (!(ct->flags & ROTA_CT_F_SEEN_REPLY)) {
 		/* First answer: the flow is established in both directions. */
 		struct rota_ct_key fkey;

@@ -142,6 +142,8 @@ enum rota_ct_state {
 /* rota_ct_entry.flags */
 #define ROTA_CT_F_HAIRPIN (1u << 0)	/* source rewritten to the hairpin address */
 #define ROTA_CT_F_SEEN_REPLY (1u << 1)
+#define ROTA_CT_F_FIN        (1u << 2)	/* this direction sent a FIN */
+#define ROTA_CT_F_PEER_FIN   (1u << 3)	/* the other direction sent a FIN */
 
 /* Value of rota_ct4. FWD entries carry the backend to DNAT to; REPLY
  * entries the frontend to restore as the source. */

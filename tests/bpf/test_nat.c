@@ -174,13 +174,35 @@ void test_tcp_reply_rev_nat(void **state)
 	assert_frame_eq(&out, &in);
 	assert_int_equal(stat_delta(&st, ROTA_STAT_PASS_NOT_SERVICE), 1);
 
-	/* FIN from the client: the flow is closing. */
+	/* FIN from the client: half-closed, the backend may go on sending, so
+	 * both entries keep the established lifetime. */
 	{
 		struct pkt fin = pkt_tcp(client, 40003, vip, 80, TCP_FIN | TCP_ACK);
+		struct pkt data = pkt_tcp(be, 8080, client, 40003, TCP_ACK | TCP_PSH);
+		struct pkt bfin = pkt_tcp(be, 8080, client, 40003, TCP_FIN | TCP_ACK);
 
 		expect_dnat(&fin, be, 8080);
 		assert_true(ct_get(ip4(client), ip4(vip), 40003, 80, IPPROTO_TCP, ROTA_CT_FWD, &fwd));
+		assert_int_equal(fwd.state, ROTA_CT_ESTABLISHED);
+		assert_true(fwd.flags & ROTA_CT_F_FIN);
+		assert_true(ct_get(ip4(be), ip4(client), 8080, 40003, IPPROTO_TCP, ROTA_CT_REPLY, &rev));
+		assert_int_equal(rev.state, ROTA_CT_ESTABLISHED);
+		assert_true(rev.flags & ROTA_CT_F_PEER_FIN);
+
+		build(&in, &data);
+		assert_int_equal(run(env.to_pod, &in, &out), TC_ACT_OK);
+		data.saddr = ip4(vip);
+		data.sport = 80;
+		build(&wf, &data);
+		assert_frame_eq(&out, &wf);
+
+		/* The backend's FIN closes both directions. */
+		build(&in, &bfin);
+		assert_int_equal(run(env.to_pod, &in, &out), TC_ACT_OK);
+		assert_true(ct_get(ip4(client), ip4(vip), 40003, 80, IPPROTO_TCP, ROTA_CT_FWD, &fwd));
 		assert_int_equal(fwd.state, ROTA_CT_CLOSING);
+		assert_true(ct_get(ip4(be), ip4(client), 8080, 40003, IPPROTO_TCP, ROTA_CT_REPLY, &rev));
+		assert_int_equal(rev.state, ROTA_CT_CLOSING);
 	}
 }
 
@@ -607,10 +629,11 @@ void test_tcp_syn_after_close(void **state)
 	expect_dnat(&syn, "10.0.21.1", 8080);
 	expect_dnat(&fin, "10.0.21.1", 8080);
 	assert_true(ct_get(ip4(client), ip4(vip), 40021, 80, IPPROTO_TCP, ROTA_CT_FWD, &fwd));
-	assert_int_equal(fwd.state, ROTA_CT_CLOSING);
+	assert_true(fwd.flags & ROTA_CT_F_FIN);
 
-	/* The backend set changes: the closing flow's last ACK still goes to
-	 * its backend, a new SYN on the same tuple is a new flow. */
+	/* The backend set changes: the client's last ACK still goes to its
+	 * backend; a new SYN on the same tuple, after the client's own FIN, is
+	 * a new flow. */
 	svc_set(vip, 80, IPPROTO_TCP, B("10.0.21.2:8080"), NULL, 0, false);
 	expect_dnat(&ack, "10.0.21.1", 8080);
 	expect_dnat(&syn, "10.0.21.2", 8080);

@@ -41,6 +41,13 @@ const char *rota_ct_state_name(__u8 state)
 	}
 }
 
+const char *rota_ct_entry_state(const struct rota_ct_entry *v)
+{
+	if (v->state != ROTA_CT_CLOSING && (v->flags & (ROTA_CT_F_FIN | ROTA_CT_F_PEER_FIN)))
+		return "half-closed";
+	return rota_ct_state_name(v->state);
+}
+
 int rota_ct_list(const struct rota_dp *dp, struct rota_ct_row **rows, size_t *n)
 {
 	struct rota_ct_key key, next, *prev = NULL;

@@ -16,3 +16,6 @@ int rota_ct_gc(const struct rota_dp *dp, size_t *removed);
 __u64 rota_ct_lifetime_ns(const struct rota_dp *dp, __u8 proto, __u8 state);
 __u64 rota_monotonic_ns(void);
 const char *rota_ct_state_name(__u8 state);
+/* The state as `rota conntrack list` shows it: a TCP flow that saw one FIN
+ * is "half-closed" (it keeps the established lifetime). */
+const char *rota_ct_entry_state(const struct rota_ct_entry *v);

@@ -47,7 +47,7 @@ static int conntrack_list(struct cli *cli, const struct rota_dp *dp)
 			cJSON_AddStringToObject(o, "source", s);
 			cJSON_AddStringToObject(o, "destination", d);
 			cJSON_AddStringToObject(o, "nat", nat);
-			cJSON_AddStringToObject(o, "state", rota_ct_state_name(v->state));
+			cJSON_AddStringToObject(o, "state", rota_ct_entry_state(v));
 			cJSON_AddBoolToObject(o, "expired", expired);
 			cJSON_AddBoolToObject(o, "hairpin", v->flags & ROTA_CT_F_HAIRPIN);
 			cJSON_AddNumberToObject(o, "packets", (double)v->packets);
@@ -58,7 +58,7 @@ static int conntrack_list(struct cli *cli, const struct rota_dp *dp)
 			cJSON_AddItemToArray(arr, o);
 		} else {
 			printf("%-5s %-5s %-22s %-22s %-22s %-11s %8llu %10llu %5llus\n", rota_proto_name(k->proto),
-			       dir, s, d, nat, expired ? "expired" : rota_ct_state_name(v->state),
+			       dir, s, d, nat, expired ? "expired" : rota_ct_entry_state(v),
 			       (unsigned long long)v->packets, (unsigned long long)v->bytes,
 			       (unsigned long long)idle);
 		}
