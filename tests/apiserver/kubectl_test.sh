@@ -251,6 +251,45 @@ check "deletecollection with a label selector" bash -c '
 check "legacy /watch/ path for one named object" bash -c '
 	out=$(api --max-time 3 "'"$URL"'/api/v1/watch/namespaces/t1/configmaps/dc-3?timeoutSeconds=1")
 	[[ $(grep -c "\"type\":\"ADDED\"" <<<"$out") -eq 1 ]] && grep -q "\"name\":\"dc-3\"" <<<"$out" || { echo "$out"; exit 1; }'
+# fieldValidation: kubectl's default --validate=strict sends Strict.
+cat >"$D/typo.yaml" <<YAML
+apiVersion: v1
+kind: Service
+metadata: {name: typo, namespace: t1}
+spec: {selector: {app: a}, sessionAfinity: ClientIP, ports: [{port: 80, nmae: http}]}
+YAML
+check "unknown fields, Strict (kubectl default) -> 400 naming each field, nothing stored" bash -c '
+	out=$(kubectl apply -f "'"$D"'/typo.yaml" 2>&1) && { echo "created: $out"; exit 1; }
+	grep -q "Service in version \"v1\" cannot be handled as a Service: strict decoding error: unknown field \"spec.ports\[0\].nmae\", unknown field \"spec.sessionAfinity\"" <<<"$out" || { echo "$out"; exit 1; }
+	kubectl -n t1 get svc typo 2>&1 | grep -q NotFound'
+check "unknown fields, --validate=warn -> created, one warning per field" bash -c '
+	out=$(kubectl apply --validate=warn -f "'"$D"'/typo.yaml" 2>&1) || { echo "$out"; exit 1; }
+	grep -q "Warning: unknown field \"spec.sessionAfinity\"" <<<"$out" &&
+	grep -q "Warning: unknown field \"spec.ports\[0\].nmae\"" <<<"$out" &&
+	grep -q "service/typo created" <<<"$out" || { echo "$out"; exit 1; }
+	kubectl -n t1 delete svc typo >/dev/null'
+check "unknown fields, --validate=false (Ignore) -> created, no warning" bash -c '
+	out=$(kubectl apply --validate=false -f "'"$D"'/typo.yaml" 2>&1) || { echo "$out"; exit 1; }
+	! grep -q Warning <<<"$out" || { echo "$out"; exit 1; }
+	kubectl -n t1 delete svc typo >/dev/null'
+check "unknown field in a merge patch, Strict -> 400" expect_err 'strict decoding error: unknown field ."data2."' \
+	api --fail-with-body -X PATCH "$URL/api/v1/namespaces/t1/configmaps/cfg?fieldValidation=Strict" \
+	-H "Content-Type: application/merge-patch+json" -d '{"data2":{"a":"b"}}'
+check "bad fieldValidation value -> 400" expect_err 'fieldValidation must be one of' \
+	api --fail-with-body -X PATCH "$URL/api/v1/namespaces/t1/configmaps/cfg?fieldValidation=Loose" \
+	-H "Content-Type: application/merge-patch+json" -d '{"data":{"a":"b"}}'
+cat >"$D/list.yaml" <<YAML
+apiVersion: v1
+kind: List
+items:
+- {apiVersion: v1, kind: ConfigMap, metadata: {name: l1, namespace: t1}, data: {a: "1"}}
+- {apiVersion: v1, kind: Service, metadata: {name: l2, namespace: t1}, spec: {ports: [{port: 81}]}}
+YAML
+check "kubectl apply of a kind: List (reads /openapi/v2)" bash -c '
+	out=$(kubectl apply -f "'"$D"'/list.yaml" 2>&1) || { echo "$out"; exit 1; }
+	grep -q "configmap/l1 created" <<<"$out" && grep -q "service/l2 created" <<<"$out" || { echo "$out"; exit 1; }'
+check "/openapi/v2 as JSON" expect_out '"swagger":"2.0"' api "$URL/openapi/v2"
+
 check "default namespace cannot be deleted" expect_err 'Forbidden|may not be deleted' kubectl delete ns default --wait=false
 check "deleting a namespace deletes its contents" bash -c '
 	kubectl delete ns t1 >/dev/null

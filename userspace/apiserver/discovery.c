@@ -162,6 +162,37 @@ static cJSON *api_group(const char *group)
 
 /* OpenAPI v3 for one group-version: paths with their verbs, the PATCH
  * operation carrying the GVK extension and the fieldValidation parameter. */
+/* /openapi/v2: a Swagger 2.0 document without definitions. kubectl's
+ * client-side validation fetches it for kinds the v3 documents do not name
+ * (a `kind: List` file) and skips validating types it has no definition
+ * for; fields are validated by this server (fieldValidation). kubectl asks
+ * for gnostic's protobuf form (openapi_v2.Document); others get JSON. */
+static void openapi_v2(struct req *r)
+{
+	static const unsigned char pb[] = {
+		0x0a, 3, '2', '.', '0',			/* 1 swagger: "2.0" */
+		0x12, 25,				/* 2 info (Info) */
+		0x0a, 14, 'r', 'o', 't', 'a', '-', 'a', 'p', 'i', 's', 'e', 'r', 'v', 'e', 'r',
+		0x12, 7, 'v', '1', '.', '3', '2', '.', '0',
+		0x42, 0,				/* 8 paths: empty */
+	};
+	const char *acc = req_header(r, "Accept");
+	cJSON *doc, *info;
+
+	if (acc && strstr(acc, "application/com.github.proto-openapi.spec.v2")) {
+		reply_bytes(r, 200, "application/com.github.proto-openapi.spec.v2.v1.0+protobuf", pb,
+			    sizeof(pb));
+		return;
+	}
+	doc = cJSON_CreateObject();
+	cJSON_AddStringToObject(doc, "swagger", "2.0");
+	info = cJSON_AddObjectToObject(doc, "info");
+	cJSON_AddStringToObject(info, "title", "rota-apiserver");
+	cJSON_AddStringToObject(info, "version", "v1.32.0");
+	cJSON_AddObjectToObject(doc, "paths");
+	reply_json(r, 200, doc);
+}
+
 static cJSON *openapi_gv(const char *group)
 {
 	cJSON *doc = cJSON_CreateObject(), *info, *paths;
@@ -291,6 +322,10 @@ int discovery_handle(struct req *r, const char *path)
 	}
 	if (!strcmp(path, "/apis/discovery.k8s.io/v1")) {
 		reply_json(r, 200, resource_list("discovery.k8s.io", "v1"));
+		return 1;
+	}
+	if (!strcmp(path, "/openapi/v2")) {
+		openapi_v2(r);
 		return 1;
 	}
 	if (!strcmp(path, "/openapi/v3")) {

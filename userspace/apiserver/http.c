@@ -15,6 +15,35 @@
 
 #define MAX_SEGS 12
 
+void req_warn(struct req *r, const char *text)
+{
+	size_t used = strlen(r->warnings);
+
+	if (used < sizeof(r->warnings))
+		snprintf(r->warnings + used, sizeof(r->warnings) - used, "%s%s", used ? "\n" : "", text);
+}
+
+/* One `Warning: 299 - "text"` header per warning, text quoted as RFC 7234
+ * (and kube-apiserver) do. */
+static void add_warnings(struct req *r, struct MHD_Response *resp)
+{
+	char *save = NULL, *w, list[sizeof(r->warnings)];
+
+	memcpy(list, r->warnings, sizeof(list));
+	for (w = strtok_r(list, "\n", &save); w; w = strtok_r(NULL, "\n", &save)) {
+		char h[sizeof(list) * 2 + 16], *o = h + snprintf(h, sizeof(h), "299 - \"");
+
+		for (const char *c = w; *c && o < h + sizeof(h) - 3; c++) {
+			if (*c == '"' || *c == '\\')
+				*o++ = '\\';
+			*o++ = *c;
+		}
+		*o++ = '"';
+		*o = 0;
+		MHD_add_response_header(resp, "Warning", h);
+	}
+}
+
 enum MHD_Result reply_json_ctype(struct req *r, unsigned code, cJSON *obj, const char *ctype)
 {
 	char *s = cJSON_PrintUnformatted(obj);
@@ -31,6 +60,7 @@ enum MHD_Result reply_json_ctype(struct req *r, unsigned code, cJSON *obj, const
 	}
 	MHD_add_response_header(resp, "Content-Type", ctype);
 	MHD_add_response_header(resp, "Cache-Control", "no-cache, private");
+	add_warnings(r, resp);
 	ret = MHD_queue_response(r->conn, code, resp);
 	MHD_destroy_response(resp);
 	pr_debug("%s %s -> %u", r->method, r->url, code);
@@ -49,7 +79,13 @@ enum MHD_Result reply_status(struct req *r, cJSON *st)
 
 enum MHD_Result reply_text(struct req *r, unsigned code, const char *ctype, const char *text)
 {
-	struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(text), (void *)text,
+	return reply_bytes(r, code, ctype, text, strlen(text));
+}
+
+enum MHD_Result reply_bytes(struct req *r, unsigned code, const char *ctype, const void *data,
+			    size_t len)
+{
+	struct MHD_Response *resp = MHD_create_response_from_buffer(len, (void *)data,
 								    MHD_RESPMEM_MUST_COPY);
 	enum MHD_Result ret;
 

@@ -16,6 +16,7 @@ struct req {
 	bool too_large;
 	bool answered_early;
 	char user[128];
+	char warnings[2048];	/* "\n"-separated; each becomes a Warning: 299 header */
 	enum MHD_Result ret;	/* what the last reply_* returned */
 };
 
@@ -24,5 +25,9 @@ enum MHD_Result reply_json_ctype(struct req *r, unsigned code, cJSON *obj, const
 /* Sends a Status with its own code and frees it. */
 enum MHD_Result reply_status(struct req *r, cJSON *st);
 enum MHD_Result reply_text(struct req *r, unsigned code, const char *ctype, const char *text);
+enum MHD_Result reply_bytes(struct req *r, unsigned code, const char *ctype, const void *data,
+			    size_t len);
+/* Adds a warning to the reply (kubectl prints it as "Warning: text"). */
+void req_warn(struct req *r, const char *text);
 const char *req_query(struct req *r, const char *name);
 const char *req_header(struct req *r, const char *name);

@@ -18,6 +18,7 @@
 #include "status.h"
 #include "util.h"
 #include "rest.h"
+#include "field_schema.h"
 
 struct target {
 	const struct resource *res;
@@ -211,6 +212,34 @@ static int check_type(struct req *r, const struct target *t, cJSON *obj, enum MH
 	return 0;
 }
 
+/* fieldValidation: unknown fields of obj (as sent, or as patched) are
+ * warned about (Warn, the default), rejected (Strict) or ignored. Returns 0,
+ * or -EINVAL with *st the 400 Status kube-apiserver would send. */
+static int check_fields(struct req *r, const struct target *t, const cJSON *obj, cJSON **st)
+{
+	int mode = field_validation_parse(req_query(r, "fieldValidation"));
+	char msg[1536], *save = NULL, *f;
+
+	r->warnings[0] = 0;
+	if (mode < 0) {
+		*st = status_new(400, "BadRequest",
+				 "fieldValidation must be one of \"Ignore\", \"Warn\" or \"Strict\", got \"%s\"",
+				 req_query(r, "fieldValidation"));
+		return -EINVAL;
+	}
+	if (mode == FV_IGNORE || !field_schema_unknown(t->res->group, t->res->kind, obj, msg, sizeof(msg)))
+		return 0;
+	if (mode == FV_STRICT) {
+		*st = status_new(400, "BadRequest",
+				 "%s in version \"%s\" cannot be handled as a %s: strict decoding error: %s",
+				 t->res->kind, t->res->version, t->res->kind, msg);
+		return -EINVAL;
+	}
+	for (f = strtok_r(msg, ",", &save); f; f = strtok_r(NULL, ",", &save))
+		req_warn(r, f + (*f == ' '));
+	return 0;
+}
+
 static int namespace_exists(struct apiserver *as, const char *ns)
 {
 	const struct resource *nsr = resource_find("", "v1", "namespaces");
@@ -282,7 +311,7 @@ static enum MHD_Result handle_create(struct req *r, const struct target *t)
 {
 	struct apiserver *as = r->as;
 	enum MHD_Result ret;
-	cJSON *obj = parse_body(r, &ret), *meta;
+	cJSON *obj = parse_body(r, &ret), *meta, *fst = NULL;
 	struct ferrs e = { 0 };
 	const char *name, *ons;
 	char uid[37], ts[32], key[512];
@@ -292,6 +321,10 @@ static enum MHD_Result handle_create(struct req *r, const struct target *t)
 		return ret;
 	if (check_type(r, t, obj, &ret))
 		goto out_ret;
+	if (check_fields(r, t, obj, &fst)) {
+		ret = reply_status(r, fst);
+		goto out_ret;
+	}
 	meta = json_ensure_obj(obj, "metadata");
 	gen_name(meta);
 	ons = json_str(meta, "namespace");
@@ -586,6 +619,10 @@ static enum MHD_Result handle_update(struct req *r, const struct target *t)
 		return ret;
 	if (check_type(r, t, in, &ret))
 		goto done;
+	if (check_fields(r, t, in, &st)) {
+		ret = reply_status(r, st);
+		goto done;
+	}
 	bname = json_str(json_obj(in, "metadata"), "name");
 	if (bname && strcmp(bname, t->name)) {
 		char msg[600];
@@ -685,6 +722,12 @@ static enum MHD_Result handle_patch(struct req *r, const struct target *t)
 			snprintf(msg, sizeof(msg), "the server rejected our request due to an error in our request: %s",
 				 *errbuf ? errbuf : "patch does not produce an object");
 			ret = reply_status(r, status_new(422, "Invalid", "%s", msg));
+			goto done;
+		}
+		if (check_fields(r, t, doc, &st)) {
+			kv_free(&kv);
+			cJSON_Delete(doc);
+			ret = reply_status(r, st);
 			goto done;
 		}
 		if (kind == P_JSON) {
