@@ -51,3 +51,7 @@ void test_flow_outlives_service(void **state);
 void test_udp_backend_removed(void **state);
 void test_udp_direct_reuses_reply_tuple(void **state);
 void test_tcp_direct_reuses_reply_tuple(void **state);
+
+/* test_upsert.c: librota writes only what changed. */
+void test_upsert_keeps_slots(void **state);
+void test_upsert_maglev_table_kept(void **state);

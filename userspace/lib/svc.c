@@ -222,32 +222,75 @@ out:
 	return err;
 }
 
-/* The wanted backends in slot order (active first), with ids: reused where
- * the same address:port already backs this service, else newly allocated. */
-static int plan_backends(struct rota_dp *dp, const struct rota_service *want,
-			 const struct rota_service *old, struct rota_svc_backend *plan, bool *is_new)
+static bool backend_kept(const struct rota_svc_backend *plan, size_t n, __u32 id);
+
+/* Index in old of the backend at addr:port, or -1. */
+static ssize_t old_index(const struct rota_service *old, const struct rota_svc_backend *w)
 {
-	size_t k = 0;
+	for (size_t j = 0; old && j < old->n_backends; j++)
+		if (old->backends[j].addr == w->addr && old->backends[j].port == w->port)
+			return (ssize_t)j;
+	return -1;
+}
 
+/* The wanted backends in slot order, with ids (reused where the same
+ * address:port already backs this service, else newly allocated): active
+ * ones first, each kept in the slot it had where it can be, so that adding
+ * or removing one backend rewrites one or two slots, not every slot after
+ * it; then the terminating ones. is_new[k]: plan[k] has a fresh id. */
+static void plan_backends(struct rota_dp *dp, const struct rota_service *want,
+			  const struct rota_service *old, struct rota_svc_backend *plan, bool *is_new,
+			  bool *placed)
+{
+	size_t n = want->n_backends, active = rota_svc_active_count(want), k;
+
+	memset(placed, 0, n * sizeof(*placed));
+	for (size_t i = 0; i < n; i++)
+		plan[i].id = 0;
+	/* Active backends that stay active in a slot that still exists. */
+	for (size_t i = 0; i < n; i++) {
+		const struct rota_svc_backend *w = &want->backends[i];
+		ssize_t j = old_index(old, w);
+
+		if (w->terminating || j < 0 || (size_t)j >= active || old->backends[j].terminating ||
+		    plan[j].id)
+			continue;
+		plan[j] = *w;
+		plan[j].id = old->backends[j].id;
+		is_new[j] = false;
+		placed[i] = true;
+	}
+	/* The other active ones fill the free slots, then the terminating. */
+	k = 0;
 	for (int pass = 0; pass < 2; pass++) {
-		for (size_t i = 0; i < want->n_backends; i++) {
+		for (size_t i = 0; i < n; i++) {
 			const struct rota_svc_backend *w = &want->backends[i];
+			ssize_t j;
 
-			if (w->terminating != (pass == 1))
+			if (placed[i] || w->terminating != (pass == 1))
 				continue;
+			while (k < n && plan[k].id)
+				k++;
+			j = old_index(old, w);
 			plan[k] = *w;
-			is_new[k] = true;
-			for (size_t j = 0; old && j < old->n_backends; j++)
-				if (old->backends[j].addr == w->addr && old->backends[j].port == w->port) {
-					plan[k].id = old->backends[j].id;
-					is_new[k] = false;
-				}
-			if (is_new[k])
-				plan[k].id = backend_id_alloc(dp);
-			k++;
+			is_new[k] = j < 0;
+			plan[k].id = j < 0 ? backend_id_alloc(dp) : old->backends[j].id;
+			placed[i] = true;
 		}
 	}
-	return 0;
+}
+
+/* The same active backend ids, whatever their order: a Maglev table built
+ * from them would be the same (maglev_build orders by address:port). */
+static bool same_active(const struct rota_service *old, const struct rota_svc_backend *plan,
+			size_t active)
+{
+	if (rota_svc_active_count(old) != active)
+		return false;
+	for (size_t i = 0; i < active; i++)
+		if (!backend_kept(old->backends, old->n_backends, plan[i].id))
+			return false;
+	return true;
 }
 
 static int backend_write(struct rota_dp *dp, const struct rota_service *s,
@@ -298,9 +341,10 @@ int rota_svc_upsert(struct rota_dp *dp, const struct rota_service *want_in, char
 	struct rota_service want = *want_in, old = {};
 	struct rota_svc_backend *plan = NULL;
 	struct rota_svc_key k = svc_key(&want.fe, 0);
-	struct rota_svc_entry master = {};
+	struct rota_svc_entry master = {}, cur;
 	size_t n = want.n_backends, active, written = 0;
-	bool *is_new = NULL, had_old;
+	bool *is_new = NULL, *placed = NULL, had_old;
+	struct rota_config cfg_before;
 	const char *full = NULL;	/* the map that ran out of room */
 	__u32 slots = 0;
 	char f[ROTA_ADDR_STR_LEN];
@@ -314,6 +358,7 @@ int rota_svc_upsert(struct rota_dp *dp, const struct rota_service *want_in, char
 		snprintf(err_msg, ROTA_ERR_LEN, "lock %s: %s", dp->dir, strerror(-err));
 		return err;
 	}
+	cfg_before = dp->cfg;
 	err = rota_svc_get(dp, &want.fe, &old);
 	had_old = err == 0;
 	if (err && err != -ENOENT)
@@ -323,20 +368,20 @@ int rota_svc_upsert(struct rota_dp *dp, const struct rota_service *want_in, char
 
 	plan = calloc(n ? n : 1, sizeof(*plan));
 	is_new = calloc(n ? n : 1, sizeof(*is_new));
+	placed = calloc(n ? n : 1, sizeof(*placed));
 	err = -ENOMEM;
-	if (!plan || !is_new)
+	if (!plan || !is_new || !placed)
 		goto out_msg;
-	plan_backends(dp, &want, had_old ? &old : NULL, plan, is_new);
+	plan_backends(dp, &want, had_old ? &old : NULL, plan, is_new, placed);
 
-	/* 1. Backends, except those turning terminating (flipped after the
-	 * master entry stops offering them). */
+	/* Only what differs is written: an endpoint change at 10,000 services
+	 * touches a handful of entries. */
+	/* 1. New backends, and ones turning active again (those turning
+	 * terminating are flipped after the master entry stops offering them). */
 	for (written = 0; written < n; written++) {
-		bool was_terminating = false;
+		ssize_t j = had_old ? old_index(&old, &plan[written]) : -1;
 
-		for (size_t j = 0; had_old && j < old.n_backends; j++)
-			if (old.backends[j].id == plan[written].id)
-				was_terminating = old.backends[j].terminating;
-		if (!is_new[written] && plan[written].terminating && !was_terminating)
+		if (!is_new[written] && (plan[written].terminating || !old.backends[j].terminating))
 			continue;
 		err = backend_write(dp, &want, &plan[written], plan[written].terminating);
 		if (err) {
@@ -348,6 +393,8 @@ int rota_svc_upsert(struct rota_dp *dp, const struct rota_service *want_in, char
 	for (slots = 0; slots < n; slots++) {
 		struct rota_svc_entry e = { .backend_id = plan[slots].id, .svc_id = want.svc_id };
 
+		if (had_old && slots < old.n_backends && old.backends[slots].id == plan[slots].id)
+			continue;
 		k.slot = slots + 1;
 		if (bpf_map_update_elem(dp->svc_fd, &k, &e, BPF_ANY)) {
 			err = -errno;
@@ -355,8 +402,8 @@ int rota_svc_upsert(struct rota_dp *dp, const struct rota_service *want_in, char
 			goto rollback;
 		}
 	}
-	/* 3. The Maglev table, swapped whole. */
-	if (want.maglev && active) {
+	/* 3. The Maglev table, swapped whole when its backend set changed. */
+	if (want.maglev && active && !(had_old && old.maglev && same_active(&old, plan, active))) {
 		err = maglev_publish(dp, want.svc_id, plan, active);
 		if (err) {
 			full = ROTA_MAP_MAGLEV4;
@@ -372,7 +419,9 @@ int rota_svc_upsert(struct rota_dp *dp, const struct rota_service *want_in, char
 		       (want.affinity_timeout ? ROTA_SVC_F_AFFINITY : 0);
 	master.affinity_timeout = want.affinity_timeout;
 	k.slot = 0;
-	if (bpf_map_update_elem(dp->svc_fd, &k, &master, BPF_ANY)) {
+	if (had_old && !bpf_map_lookup_elem(dp->svc_fd, &k, &cur) && !memcmp(&cur, &master, sizeof(cur))) {
+		/* unchanged */
+	} else if (bpf_map_update_elem(dp->svc_fd, &k, &master, BPF_ANY)) {
 		err = -errno;
 		full = ROTA_MAP_SVC4;
 		if (want.maglev && active && !had_old)
@@ -382,7 +431,7 @@ int rota_svc_upsert(struct rota_dp *dp, const struct rota_service *want_in, char
 
 	/* 5. Clean-up nobody can reach any more. */
 	for (size_t i = 0; i < n; i++)
-		if (plan[i].terminating && !is_new[i])
+		if (plan[i].terminating && !is_new[i] && !old.backends[old_index(&old, &plan[i])].terminating)
 			backend_write(dp, &want, &plan[i], true);
 	for (__u32 s = (__u32)n + 1; had_old && s <= old.n_backends; s++) {
 		k.slot = s;
@@ -391,9 +440,9 @@ int rota_svc_upsert(struct rota_dp *dp, const struct rota_service *want_in, char
 	for (size_t j = 0; had_old && j < old.n_backends; j++)
 		if (!backend_kept(plan, n, old.backends[j].id))
 			bpf_map_delete_elem(dp->backends_fd, &old.backends[j].id);
-	if (!want.maglev || !active)
+	if ((!want.maglev || !active) && had_old && old.maglev && rota_svc_active_count(&old))
 		bpf_map_delete_elem(dp->maglev_fd, &want.svc_id);
-	err = rota_dp_config_write(dp);
+	err = memcmp(&cfg_before, &dp->cfg, sizeof(cfg_before)) ? rota_dp_config_write(dp) : 0;
 	goto out;
 
 rollback:
@@ -410,6 +459,7 @@ out:
 	rota_svc_free(&old);
 	free(plan);
 	free(is_new);
+	free(placed);
 	return err;
 }
 
