@@ -296,6 +296,19 @@ struct rota_ct_entry assert_ct_flow(const char *client, uint16_t cport, const ch
 	return fwd;
 }
 
+void expect_out(int prog, const struct pkt *in_pkt, const struct pkt *want_pkt, struct frame *out)
+{
+	struct frame in, want, o;
+
+	if (!out)
+		out = &o;
+	build(&in, in_pkt);
+	build(&want, want_pkt);
+	assert_int_equal(run(prog, &in, out), TC_ACT_OK);
+	assert_frame_eq(out, &want);
+	assert_csums_ok(out);
+}
+
 void assert_untouched(const char *what, const struct frame *f)
 {
 	const struct { const char *name; int fd; } progs[] = {

@@ -81,6 +81,10 @@ struct rota_ct_entry assert_ct_flow(const char *client, uint16_t cport, const ch
 void frame_assert_eq(const struct frame *got, const struct frame *want, const char *what,
 		     const char *file, int line);
 
+/* Runs in through prog; asserts TC_ACT_OK, that it came out as want byte
+ * for byte, and that its checksums are right. out (may be NULL) gets it. */
+void expect_out(int prog, const struct pkt *in, const struct pkt *want, struct frame *out);
+
 /* Both tc programs must pass f unchanged byte for byte (TC_ACT_OK) or
  * drop it (TC_ACT_SHOT): never translate it. */
 void assert_untouched(const char *what, const struct frame *f);

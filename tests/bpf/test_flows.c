@@ -8,18 +8,6 @@
 #include "tests.h"
 #include "svc.h"
 
-/* Runs in through prog; asserts TC_ACT_OK and that it came out as want. */
-static void expect_out(int prog, const struct pkt *in_pkt, const struct pkt *want_pkt)
-{
-	struct frame in, out, want;
-
-	build(&in, in_pkt);
-	build(&want, want_pkt);
-	assert_int_equal(run(prog, &in, &out), TC_ACT_OK);
-	assert_frame_eq(&out, &want);
-	assert_csums_ok(&out);
-}
-
 /* from_pod DNATs p to addr:port. */
 static void expect_fwd(const struct pkt *p, const char *addr, uint16_t port)
 {
@@ -27,7 +15,7 @@ static void expect_fwd(const struct pkt *p, const char *addr, uint16_t port)
 
 	w.daddr = ip4(addr);
 	w.dport = port;
-	expect_out(env.from_pod, p, &w);
+	expect_out(env.from_pod, p, &w, NULL);
 }
 
 /* to_pod rewrites the reply p to come from addr:port. */
@@ -37,7 +25,7 @@ static void expect_rev(const struct pkt *p, const char *addr, uint16_t port)
 
 	w.saddr = ip4(addr);
 	w.sport = port;
-	expect_out(env.to_pod, p, &w);
+	expect_out(env.to_pod, p, &w, NULL);
 }
 
 void test_flow_outlives_service(void **state)
@@ -63,7 +51,7 @@ void test_flow_outlives_service(void **state)
 
 	/* A new connection to the deleted frontend is not translated. */
 	stats_snap(&st);
-	expect_out(env.from_pod, &other, &other);
+	expect_out(env.from_pod, &other, &other, NULL);
 	assert_int_equal(stat_delta(&st, ROTA_STAT_PASS_NOT_SERVICE), 1);
 }
 
@@ -89,7 +77,7 @@ void test_udp_backend_removed(void **state)
 	assert_int_equal(e.packets, 1);
 	/* The old flow's reply tuple went with it. */
 	assert_false(ct_get(ip4("10.0.31.1"), ip4(client), 5353, 50031, IPPROTO_UDP, ROTA_CT_REPLY, &e));
-	expect_out(env.to_pod, &old_reply, &old_reply);
+	expect_out(env.to_pod, &old_reply, &old_reply, NULL);
 }
 
 /* A pod sends through the frontend, then from the same port straight to
@@ -106,11 +94,11 @@ static void direct_after_translated(const char *vip, const char *client, const c
 	expect_rev(&reply, vip, first.dport);
 
 	stats_snap(&st);
-	expect_out(env.from_pod, &direct, &direct);
+	expect_out(env.from_pod, &direct, &direct, NULL);
 	assert_int_equal(stat_delta(&st, ROTA_STAT_PASS_NOT_SERVICE), 1);
 	assert_false(ct_get(ip4(be), ip4(client), 8080, first.sport, first.proto, ROTA_CT_REPLY, &e));
 	assert_false(ct_get(ip4(client), ip4(vip), first.sport, first.dport, first.proto, ROTA_CT_FWD, &e));
-	expect_out(env.to_pod, &reply, &reply);
+	expect_out(env.to_pod, &reply, &reply, NULL);
 }
 
 void test_udp_direct_reuses_reply_tuple(void **state)
@@ -135,7 +123,7 @@ void test_tcp_direct_reuses_reply_tuple(void **state)
 	/* Only a SYN starts a direct flow: a stray ACK to the backend leaves
 	 * the translated flow alone. */
 	expect_fwd(&syn, be, 8080);
-	expect_out(env.from_pod, &stray, &stray);
+	expect_out(env.from_pod, &stray, &stray, NULL);
 	expect_rev(&est, vip, 80);
 
 	direct_after_translated(vip, client, be,
