@@ -8,7 +8,7 @@ PKGS=(
 	# build
 	make gcc clang llvm pkg-config bpftool libbpf-dev libelf-dev zlib1g-dev
 	libnl-3-dev libnl-route-3-dev libcjson-dev libyaml-dev libcurl4-openssl-dev
-	libmicrohttpd-dev libsqlite3-dev libssl-dev libcmocka-dev
+	libmicrohttpd-dev libgnutls28-dev libsqlite3-dev libssl-dev libcmocka-dev
 	# tests, bench and demo
 	iproute2 iptables nftables ethtool curl busybox-static python3 wrk iperf3
 	python3-kubernetes etcd-server etcd-client containerd runc gnuplot-nox

@@ -67,4 +67,91 @@ check "--insecure-http on loopback: plain HTTP without authentication, kubectl w
 	[[ $(curl -s -o /dev/null -w "%{http_code}" http://127.0.0.1:'"$PORT"'/api/v1/namespaces) == 200 ]] || exit 1
 	grep -q "server: http://127.0.0.1:'"$PORT"'" "'"$D"'/kc-http" || exit 1
 	kubectl --kubeconfig "'"$D"'/kc-http" get ns default >/dev/null'
+
+# ---- client certificates: kube-apiserver's x509 authentication
+need openssl base64
+CC=$D/client-certs
+mkdir -p "$CC"
+# new_ca NAME: a self-signed CA in $CC/NAME.{crt,key}.
+new_ca() {
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=$1" \
+		-keyout "$CC/$1.key" -out "$CC/$1.crt" >/dev/null 2>&1
+}
+# new_cert CA NAME SUBJECT EXTENDED-KEY-USAGE DAYS: $CC/NAME.{crt,key} signed
+# by CA (DAYS -1: expired yesterday).
+new_cert() {
+	printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=%s\n' "$4" \
+		>"$CC/$2.ext"
+	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "$3" -keyout "$CC/$2.key" \
+		-out "$CC/$2.csr" >/dev/null 2>&1 &&
+		openssl x509 -req -in "$CC/$2.csr" -CA "$CC/$1.crt" -CAkey "$CC/$1.key" -days "$5" \
+			-extfile "$CC/$2.ext" -out "$CC/$2.crt" >/dev/null 2>&1
+}
+# cert_kubeconfig NAME: a kubeconfig with NAME's certificate and key inline, no token.
+cert_kubeconfig() {
+	cat >"$CC/$1.kubeconfig" <<KC
+apiVersion: v1
+kind: Config
+clusters:
+- name: rota
+  cluster:
+    server: $URL
+    certificate-authority-data: $(base64 -w0 "$D/pki/ca.crt")
+users:
+- name: $1
+  user:
+    client-certificate-data: $(base64 -w0 "$CC/$1.crt")
+    client-key-data: $(base64 -w0 "$CC/$1.key")
+contexts:
+- name: rota
+  context: {cluster: rota, user: $1}
+current-context: rota
+KC
+}
+# code_with NAME: HTTP status of a list made with NAME's certificate and no token.
+code_with() {
+	curl -s -o /dev/null -w '%{http_code}' --cacert "$D/pki/ca.crt" --cert "$CC/$1.crt" --key "$CC/$1.key" \
+		"$URL/api/v1/namespaces"
+}
+is() { [[ $1 == "$2" ]]; }
+new_ca client-ca && new_ca rogue-ca &&
+	new_cert client-ca alice "/O=dev/O=ops/CN=alice" clientAuth 2 &&
+	new_cert rogue-ca mallory "/CN=alice" clientAuth 2 &&
+	new_cert client-ca server-only "/CN=bob" serverAuth 2 &&
+	new_cert client-ca expired "/CN=carol" clientAuth -1 ||
+	{ echo "FAIL: openssl could not make the test certificates"; exit 1; }
+for u in alice mallory; do cert_kubeconfig "$u"; done
+
+check "--client-ca-file with no certificate in it is refused, naming the file" \
+	expect_err "client-ca-file $D/tokens.csv: no PEM certificate" \
+	"$APISERVER" --data-dir "$D" --secure-port "$PORT" --client-ca-file "$D/tokens.csv"
+check "--client-ca-file goes with TLS only" expect_err 'client-ca-file needs TLS' \
+	"$APISERVER" --data-dir "$D" --secure-port "$PORT" --insecure-http --client-ca-file "$CC/client-ca.crt"
+start_apiserver "$D" "$PORT"
+check "without --client-ca-file a client certificate does not authenticate (401)" is "$(code_with alice)" 401
+stop_pid "$LAST_PID"
+
+start_apiserver "$D" "$PORT" --client-ca-file "$CC/client-ca.crt" -v debug
+check "the server asks TLS clients for a certificate of the client CA" bash -c \
+	'openssl s_client -connect "127.0.0.1:$1" </dev/null 2>&1 | grep -A1 "Acceptable client certificate CA names" |
+	 grep -q "CN = client-ca"' _ "$PORT"
+check "a certificate from the client CA authenticates without a token (200)" is "$(code_with alice)" 200
+check "... as its CN, with its O entries as groups (log)" \
+	grep -q 'client certificate: user alice, groups dev,ops' "$D/apiserver.log"
+check "kubectl with only a client certificate in its kubeconfig works" \
+	kubectl --kubeconfig "$CC/alice.kubeconfig" get ns default
+check "kubectl creates an object with it" kubectl --kubeconfig "$CC/alice.kubeconfig" create configmap cc-made
+check "a certificate from another CA (same CN) is refused: kubectl says Unauthorized" expect_err 'Unauthorized' \
+	kubectl --kubeconfig "$CC/mallory.kubeconfig" get ns default
+check "... and the server logs why" \
+	grep -q 'client certificate CN=alice: unable to get local issuer certificate: unauthorized' "$D/apiserver.log"
+check "a certificate not for client use (serverAuth only) is refused (401)" is "$(code_with server-only)" 401
+check "... logged as the wrong purpose" grep -qE 'client certificate CN=bob: (unsuitable|unsupported) certificate purpose' \
+	"$D/apiserver.log"
+check "an expired certificate is refused (401)" is "$(code_with expired)" 401
+check "... logged as expired" grep -q 'client certificate CN=carol: certificate has expired' "$D/apiserver.log"
+check "bearer tokens still work next to client certificates" kubectl get ns default
+check "no certificate and no token: still 401" \
+	is "$(curl -s -o /dev/null -w '%{http_code}' --cacert "$D/pki/ca.crt" "$URL/api/v1/namespaces")" 401
+stop_pid "$LAST_PID"
 finish

@@ -10,6 +10,8 @@
 
 struct tokens;
 struct req;
+struct x509_store_st;		/* OpenSSL's X509_STORE */
+struct MHD_Connection;
 
 struct apiserver {
 	struct store *store;
@@ -28,6 +30,12 @@ struct apiserver {
 	int port;
 	bool tls;
 	struct tokens *tokens;
+	/* --client-ca-file: client certificates signed by these CAs
+	 * authenticate as their subject's CN (groups: O), as in kube-apiserver.
+	 * The PEM goes to the TLS layer (it asks clients for a certificate),
+	 * the store verifies what they present. NULL: no x509 authentication. */
+	char *client_ca_pem;
+	struct x509_store_st *client_cas;
 
 	/* secrets at rest: AES-256-GCM, key name goes into the value prefix */
 	bool enc;
@@ -55,10 +63,20 @@ const struct token_user *tokens_check(const struct tokens *t, const char *token)
 void tokens_free(struct tokens *t);
 /* data_dir/admin.token, generated on first start. out: 64 hex chars. */
 int admin_token(const char *data_dir, char out[65]);
+/* x509 client-certificate authentication: 0 and the user (the verified
+ * certificate's CN) when the connection presented a certificate that
+ * verifies against --client-ca-file for client use; -ENOENT when it
+ * presented none (or x509 authentication is off); -EACCES when it does not
+ * verify (logged with the reason). */
+int client_cert_user(const struct apiserver *as, struct MHD_Connection *conn, char *user, size_t len);
 
 /* tls.c: CA and serving certificate in data_dir/pki, generated once. */
 int tls_ensure(const char *data_dir, const char *bind_addr, uint32_t svc_ip,
 	       char **cert_pem, char **key_pem, char **ca_pem);
+/* --client-ca-file: every PEM certificate of the file into as->client_cas
+ * and as->client_ca_pem. Fails, naming the file, when it holds none. */
+int client_ca_load(struct apiserver *as, const char *file);
+void client_ca_free(struct apiserver *as);
 /* kubeconfig.c */
 int kubeconfig_write(const char *file, const char *server, const char *ca_pem,
 		     const char *token);

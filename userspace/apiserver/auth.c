@@ -1,13 +1,23 @@
-/* auth.c: bearer-token authentication: a kube-apiserver style token file
- * (CSV: token,user,uid[,"group1,group2"]) and the generated admin token. */
+/* auth.c: who a request comes from. Bearer tokens: a kube-apiserver style
+ * token file (CSV: token,user,uid[,"group1,group2"]) and the generated admin
+ * token. Client certificates: verified against --client-ca-file, the user
+ * is the subject's CN and the groups its O entries, as in kube-apiserver. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <gnutls/gnutls.h>
+#include <microhttpd.h>
 #include <openssl/crypto.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include "apiserver.h"
 #include "log.h"
 #include "util.h"
+
+/* libmicrohttpd terminates TLS with GnuTLS and hands out the session: the
+ * peer's certificates come from GnuTLS, their verification from OpenSSL
+ * like every other certificate here. */
 
 struct tokens {
 	struct token_user *v;
@@ -150,4 +160,90 @@ void tokens_free(struct tokens *t)
 	if (t)
 		free(t->v);
 	free(t);
+}
+
+/* The subject's entries of one kind (CN, O), comma-separated; returns how many. */
+static int subject_entries(X509 *c, int nid, char *out, size_t len)
+{
+	X509_NAME *name = X509_get_subject_name(c);
+	size_t used = 0;
+	int i = -1, count = 0;
+
+	out[0] = '\0';
+	while ((i = X509_NAME_get_index_by_NID(name, nid, i)) >= 0) {
+		ASN1_STRING *v = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, i));
+		unsigned char *utf8 = NULL;
+		int n = ASN1_STRING_to_UTF8(&utf8, v);
+
+		if (n >= 0 && used + (size_t)n + 2 < len)
+			used += (size_t)snprintf(out + used, len - used, "%s%.*s", used ? "," : "", n, utf8);
+		OPENSSL_free(utf8);
+		count++;
+	}
+	return count;
+}
+
+int client_cert_user(const struct apiserver *as, struct MHD_Connection *conn, char *user, size_t len)
+{
+	const union MHD_ConnectionInfo *ci;
+	const gnutls_datum_t *peers;
+	unsigned int n_peers = 0;
+	STACK_OF(X509) *chain = NULL;
+	X509_STORE_CTX *ctx = NULL;
+	X509 *leaf = NULL;
+	char cn[256], groups[512];
+	int err = -EACCES, n_cn;
+
+	if (!as->client_cas)
+		return -ENOENT;
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	if (!ci || !ci->tls_session)
+		return -ENOENT;
+	/* The TLS handshake proved the client holds the leaf's key; what is
+	 * left is whether a CA we trust vouches for it, for client use. */
+	peers = gnutls_certificate_get_peers((gnutls_session_t)ci->tls_session, &n_peers);
+	if (!peers || !n_peers)
+		return -ENOENT;
+	{
+		const unsigned char *p = peers[0].data;
+
+		leaf = d2i_X509(NULL, &p, (long)peers[0].size);
+	}
+	chain = sk_X509_new_null();
+	ctx = X509_STORE_CTX_new();
+	if (!leaf || !chain || !ctx) {
+		pr_info("client certificate: not a valid X.509 certificate");
+		goto out;
+	}
+	for (unsigned int i = 1; i < n_peers; i++) {
+		const unsigned char *p = peers[i].data;
+		X509 *c = d2i_X509(NULL, &p, (long)peers[i].size);
+
+		if (c && !sk_X509_push(chain, c))
+			X509_free(c);
+	}
+	n_cn = subject_entries(leaf, NID_commonName, cn, sizeof(cn));
+	if (!X509_STORE_CTX_init(ctx, as->client_cas, leaf, chain) ||
+	    !X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT)) {
+		pr_warn("client certificate CN=%s: cannot set up its verification", cn);
+		goto out;
+	}
+	if (X509_verify_cert(ctx) != 1) {
+		pr_info("client certificate CN=%s: %s: unauthorized", cn,
+			X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
+		goto out;
+	}
+	if (n_cn != 1 || !*cn) {
+		pr_info("client certificate: subject needs exactly one CN, the user name: unauthorized");
+		goto out;
+	}
+	subject_entries(leaf, NID_organizationName, groups, sizeof(groups));
+	snprintf(user, len, "%s", cn);
+	pr_debug("client certificate: user %s, groups %s", cn, *groups ? groups : "(none)");
+	err = 0;
+out:
+	X509_STORE_CTX_free(ctx);
+	sk_X509_pop_free(chain, X509_free);
+	X509_free(leaf);
+	return err;
 }

@@ -113,11 +113,14 @@ static bool public_path(const char *url)
 	       !strcmp(url, "/version");
 }
 
+/* As kube-apiserver: a verified client certificate first, then a bearer token. */
 static bool authenticate(struct req *r)
 {
 	const char *h = req_header(r, "Authorization");
 	const struct token_user *u;
 
+	if (client_cert_user(r->as, r->conn, r->user, sizeof(r->user)) == 0)
+		return true;
 	if (!h || strncasecmp(h, "Bearer ", 7))
 		return false;
 	u = tokens_check(r->as->tokens, h + 7);
@@ -263,6 +266,8 @@ int http_start(struct apiserver *as, const char *cert_pem, const char *key_pem,
 				     MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
 				     MHD_OPTION_HTTPS_MEM_KEY, key_pem,
 				     MHD_OPTION_HTTPS_MEM_CERT, cert_pem,
+				     /* asks clients for a certificate; NULL: does not */
+				     MHD_OPTION_HTTPS_MEM_TRUST, as->client_ca_pem,
 				     MHD_OPTION_END);
 	} else {
 		d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, as,

@@ -20,6 +20,7 @@ struct options {
 	const char *etcd_servers;
 	const char *etcd_prefix;
 	const char *token_file;
+	const char *client_ca_file;
 	const char *kubeconfig_out;
 	const char *enc_key_file;
 	const char *tls_cert, *tls_key;
@@ -44,6 +45,8 @@ static void usage(FILE *f)
 "                                  loopback --bind-address (like kube-apiserver's old insecure port)\n"
 "  --tls-cert-file F --tls-private-key-file F  serve this certificate instead of the generated one\n"
 "  --token-auth-file F             CSV token,user,uid[,\"groups\"]; the admin token is always accepted\n"
+"  --client-ca-file F              accept client certificates signed by a CA in F (PEM): the user is\n"
+"                                  the subject's CN, its O entries the groups\n"
 "  --kubeconfig-out F              write an admin kubeconfig for this server\n"
 "  --service-cluster-ip-range CIDR (default 10.96.0.0/12)\n"
 "  --service-node-port-range A-B   (default 30000-32767)\n"
@@ -59,7 +62,7 @@ static void usage(FILE *f)
 enum {
 	OPT_DATA = 256, OPT_BIND, OPT_PORT, OPT_INSECURE, OPT_CERT, OPT_KEY, OPT_TOKENS,
 	OPT_KCFG, OPT_SVC, OPT_NP, OPT_ETCD, OPT_ETCD_PREFIX, OPT_ENC, OPT_HIST, OPT_MAXB,
-	OPT_BOOKMARK,
+	OPT_BOOKMARK, OPT_CLIENT_CA,
 };
 
 static const struct option longopts[] = {
@@ -70,6 +73,7 @@ static const struct option longopts[] = {
 	{ "tls-cert-file", required_argument, NULL, OPT_CERT },
 	{ "tls-private-key-file", required_argument, NULL, OPT_KEY },
 	{ "token-auth-file", required_argument, NULL, OPT_TOKENS },
+	{ "client-ca-file", required_argument, NULL, OPT_CLIENT_CA },
 	{ "kubeconfig-out", required_argument, NULL, OPT_KCFG },
 	{ "service-cluster-ip-range", required_argument, NULL, OPT_SVC },
 	{ "service-node-port-range", required_argument, NULL, OPT_NP },
@@ -103,6 +107,7 @@ static int parse_args(int argc, char **argv, struct apiserver *as, struct option
 		case OPT_CERT: o->tls_cert = optarg; break;
 		case OPT_KEY: o->tls_key = optarg; break;
 		case OPT_TOKENS: o->token_file = optarg; break;
+		case OPT_CLIENT_CA: o->client_ca_file = optarg; break;
 		case OPT_KCFG: o->kubeconfig_out = optarg; break;
 		case OPT_SVC: o->svc_range = optarg; break;
 		case OPT_NP: o->np_range = optarg; break;
@@ -183,6 +188,12 @@ static int do_serve(struct apiserver *as, struct options *o)
 			as->bind_addr);
 		return -EINVAL;
 	}
+	if (o->insecure_http && o->client_ca_file) {
+		pr_warn("--client-ca-file needs TLS: it cannot go with --insecure-http");
+		return -EINVAL;
+	}
+	if (o->client_ca_file && (err = client_ca_load(as, o->client_ca_file)))
+		return err;
 	err = open_store(as, o);
 	if (err)
 		return err;
@@ -243,6 +254,7 @@ out:
 	if (as->store)
 		as->store->ops->close(as->store);
 	tokens_free(as->tokens);
+	client_ca_free(as);
 	free(cert);
 	free(key);
 	free(ca);

@@ -1,6 +1,7 @@
 /* tls.c: the cluster CA and the API server's serving certificate, made with
  * OpenSSL on first start and kept in <data-dir>/pki (ECDSA P-256; SANs for
- * loopback, the bind address, the kubernetes Service IP and its names). */
+ * loopback, the bind address, the kubernetes Service IP and its names); and
+ * the CAs that client certificates are verified against (--client-ca-file). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
@@ -242,4 +243,58 @@ out:
 	EVP_PKEY_free(cakey);
 	EVP_PKEY_free(skey);
 	return err;
+}
+
+int client_ca_load(struct apiserver *as, const char *file)
+{
+	X509_STORE *store = NULL;
+	char *pem = NULL;
+	BIO *b = NULL;
+	X509 *c;
+	int n = 0, err;
+
+	if ((err = read_file(file, &pem, NULL))) {
+		pr_warn("--client-ca-file %s: %s", file, strerror(-err));
+		return err;
+	}
+	store = X509_STORE_new();
+	b = BIO_new_mem_buf(pem, -1);
+	if (!store || !b) {
+		err = -ENOMEM;
+		goto out;
+	}
+	while ((c = PEM_read_bio_X509(b, NULL, NULL, NULL))) {
+		if (!X509_STORE_add_cert(store, c)) {
+			ssl_err("--client-ca-file: add certificate");
+			X509_free(c);
+			err = -EINVAL;
+			goto out;
+		}
+		X509_free(c);
+		n++;
+	}
+	ERR_clear_error();	/* the read that ended the loop */
+	if (!n) {
+		pr_warn("--client-ca-file %s: no PEM certificate in it", file);
+		err = -EINVAL;
+		goto out;
+	}
+	as->client_cas = store;
+	as->client_ca_pem = pem;
+	store = NULL;
+	pem = NULL;
+	pr_info("client certificates verified against %d CA%s from %s", n, n == 1 ? "" : "s", file);
+out:
+	BIO_free(b);
+	X509_STORE_free(store);
+	free(pem);
+	return err;
+}
+
+void client_ca_free(struct apiserver *as)
+{
+	X509_STORE_free(as->client_cas);
+	free(as->client_ca_pem);
+	as->client_cas = NULL;
+	as->client_ca_pem = NULL;
 }
