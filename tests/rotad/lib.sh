@@ -12,6 +12,19 @@
 # shellcheck source=../e2e/lib.sh
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/../e2e/lib.sh"
 
+# This suite's names carry its own prefix, rdx-<pid>x<random>: namespaces,
+# the bpffs directory, the cgroup and the temp directory.
+rmdir "$TMP"
+E2E_PREFIX=rdx-$E2E_ID
+BPFFS=/sys/fs/bpf/$E2E_PREFIX
+TMP=$(mktemp -d "/tmp/$E2E_PREFIX.XXXXXX")
+# shellcheck disable=SC2034 # used by tests/e2e/lib.sh
+NS_NODE=$E2E_PREFIX-node
+# shellcheck disable=SC2034
+NS_CLI=$E2E_PREFIX-cli
+# shellcheck disable=SC2034
+NS_B=("" "$E2E_PREFIX-b1" "$E2E_PREFIX-b2" "$E2E_PREFIX-b3")
+
 RD_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROTAD_BIN=${ROTAD_BIN:-$ROOT_DIR/build/bin/rotad}
 APISERVER_BIN=${APISERVER_BIN:-$ROOT_DIR/build/bin/rota-apiserver}
@@ -145,14 +158,20 @@ vip_of() { k get svc "$1" -o 'jsonpath={.spec.clusterIP}'; }
 
 # ---------------------------------------------------------------- rotad
 
+# Where rotad finds the API: --kubeconfig $KUBECONFIG (as it is when
+# start_rotad runs), or with ROTAD_IN_CLUSTER=1 the in-cluster config that
+# the environment describes (KUBERNETES_SERVICE_HOST/PORT, K8S_SA_DIR).
+ROTAD_IN_CLUSTER=0
+
 # start_rotad [FLAGS...]: this run's rotad on $BPFFS and $CG, health and
 # metrics on free loopback ports (kept across restarts), log appended to
 # $ROTAD_LOG. Returns at once; see wait_synced.
 start_rotad() {
-	local cg=()
+	local cg=() src=(--kubeconfig "$KUBECONFIG")
 	[[ -n $CG ]] && cg=(--cgroup "$CG")
+	((ROTAD_IN_CLUSTER)) && src=()
 	echo "==== rotad $* ($(date +%T.%N))" >>"$ROTAD_LOG"
-	"$ROTAD_BIN" --kubeconfig "$KUBECONFIG" --bpffs-dir "$BPFFS" "${cg[@]}" \
+	"$ROTAD_BIN" "${src[@]}" --bpffs-dir "$BPFFS" "${cg[@]}" \
 		--healthz-bind "127.0.0.1:$HEALTHZ_PORT" --metrics-bind "127.0.0.1:$METRICS_PORT" \
 		--node-name node1 "$@" >>"$ROTAD_LOG" 2>&1 &
 	ROTAD_PID=$!

@@ -116,14 +116,14 @@ check "service port 0: logged with default/badport and ports[0].port" logged 'se
 check "service protocol FOO: logged with default/badproto and the protocol" logged 'service default/badproto: .*protocol "FOO".*skipping'
 check "slice protocol FOO: logged with default/badproto-1 and the protocol" logged 'endpointslice default/badproto-1: .*protocol "FOO".*skipping'
 check "slice port 0: logged with default/badport-1 and ports[1].port" logged 'endpointslice default/badport-1: ports\[1\]\.port 0 .*skipping'
-check "slice address 10.244.11.300: logged with default/badport-1 and endpoints[0].addresses" \
-	logged 'endpointslice default/badport-1: endpoints\[0\]\.addresses "10\.244\.11\.300".*skipping'
-check "slice address not-an-ip: logged with endpoints[2].addresses" \
-	logged 'endpointslice default/badport-1: endpoints\[2\]\.addresses "not-an-ip"'
-check "watch event slice address 999.1.1.1: logged with default/late-1 and endpoints[0].addresses" \
-	logged 'endpointslice default/late-1: endpoints\[0\]\.addresses "999\.1\.1\.1"'
-check "MODIFIED slice address 10.244.13.2x: logged with default/good-1 and endpoints[3].addresses" \
-	logged 'endpointslice default/good-1: endpoints\[3\]\.addresses "10\.244\.13\.2x"'
+check "slice address 10.244.11.300: logged with default/badport-1 and endpoints[0].addresses[0]" \
+	logged 'endpointslice default/badport-1: endpoints\[0\]\.addresses\[0\] "10\.244\.11\.300".*skipping'
+check "slice address not-an-ip: logged with endpoints[2].addresses[0]" \
+	logged 'endpointslice default/badport-1: endpoints\[2\]\.addresses\[0\] "not-an-ip"'
+check "watch event slice address 999.1.1.1: logged with default/late-1 and endpoints[0].addresses[0]" \
+	logged 'endpointslice default/late-1: endpoints\[0\]\.addresses\[0\] "999\.1\.1\.1"'
+check "MODIFIED slice address 10.244.13.2x: logged with default/good-1 and endpoints[3].addresses[0]" \
+	logged 'endpointslice default/good-1: endpoints\[3\]\.addresses\[0\] "10\.244\.13\.2x"'
 check "invalid clusterIP: logged with default/badip and spec.clusterIP" logged 'service default/badip: spec\.clusterIP "10\.96\.100\.300"'
 check "port given as a string: logged with default/strport and ports[0].port" logged 'service default/strport: ports\[0\]\.port'
 check "a Service event without metadata.name: logged" logged 'service event without metadata\.name'

@@ -3,10 +3,12 @@
 
 Objects (print JSON for `kubectl apply -f -`):
   service NAME PORTS [affinity=SECONDS|ClientIP] [clusterIP=IP] [type=T]
-        [label=KEY=VALUE]...
+        [itp=Local|Cluster] [label=KEY=VALUE]...
       PORTS: comma-separated NAME:PORT[/PROTO] (NAME may be empty: ":80")
   slice NAME SERVICE PORTS [ENDPOINT...] [trigger=now|RFC3339] [ns=NAMESPACE]
-      PORTS as above (the target ports); ENDPOINT: ADDRESS[/STATE] with
+      PORTS as above (the target ports); ENDPOINT:
+      ADDRESS[+ADDRESS...][/STATE][@NODENAME] (several addresses: the
+      endpoint's addresses list; @NODENAME: its nodeName), with
       STATE one of: (none) conditions left unset; ready (ready: true);
       notready (ready: false, serving: false); terminating (ready: false,
       serving: true, terminating: true); stopping (ready: false,
@@ -28,6 +30,12 @@ Clients (run inside a client netns):
       a connected UDP socket on local port LPORT to a UDP echo (e2e_tool.py
       udp-server): sends one datagram, prints the answering name or "ERR ..."
 Servers (root netns, loopback only):
+  tcp-proxy LISTEN_PORT TARGET_PORT
+      forwards 127.0.0.1:LISTEN_PORT to 127.0.0.1:TARGET_PORT (TLS passes
+      through untouched). SIGUSR1 freezes every connection open at that
+      moment: both sockets stay open and nothing more is forwarded either
+      way, as on a path that black-holes packets; later connections are
+      forwarded. Logs connections and freezes to stderr
   fake-apiserver PORT OBJECTS.json
       a minimal Kubernetes API over plain HTTP that serves list and watch
       of services, endpointslices and nodes with objects the real API
@@ -75,6 +83,8 @@ def service(argv):
             spec["clusterIP"] = v
         elif k == "type":
             spec["type"] = v
+        elif k == "itp":
+            spec["internalTrafficPolicy"] = v
         elif k == "label":
             lk, _, lv = v.partition("=")
             labels[lk] = lv
@@ -111,10 +121,13 @@ def slice_(argv):
         if a.startswith("ns="):
             md["namespace"] = a.split("=", 1)[1]
             continue
-        addr, _, state = a.partition("/")
-        ep = {"addresses": [addr]}
+        a, _, node = a.partition("@")
+        addrs, _, state = a.partition("/")
+        ep = {"addresses": addrs.split("+")}
         if STATES[state] is not None:
             ep["conditions"] = STATES[state]
+        if node:
+            ep["nodeName"] = node
         eps.append(ep)
     print(json.dumps({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "metadata": md,
                       "addressType": "IPv4", "ports": ports, "endpoints": eps}))
@@ -216,6 +229,75 @@ def udp_from(lport, addr, port):
         return 1
     finally:
         s.close()
+
+
+# ---------------------------------------------------------------- freezing TCP proxy
+
+def tcp_proxy(listen_port, target_port):
+    import signal
+    lock = threading.Lock()
+    live = []           # open connections: {"frozen": Event (set = frozen), "pumps": running}
+    never = threading.Event()
+
+    def log(msg):
+        sys.stderr.write("tcp-proxy: %s\n" % msg)
+        sys.stderr.flush()
+
+    def pump(src, dst, frozen, conn):
+        try:
+            while True:
+                data = src.recv(65536)
+                if frozen.is_set():
+                    never.wait()        # swallow it and everything after
+                if not data:
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        try:
+            dst.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        with lock:
+            conn["pumps"] -= 1
+            if not conn["pumps"]:
+                live.remove(conn)
+
+    def freeze(signum, frame):
+        with lock:
+            n = 0
+            for conn in live:
+                if not conn["frozen"].is_set():
+                    conn["frozen"].set()
+                    n += 1
+        log("froze %d open connections" % n)
+
+    signal.signal(signal.SIGUSR1, freeze)
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("127.0.0.1", listen_port))
+    srv.listen(64)
+    log("listening on %d, forwarding to %d" % (listen_port, target_port))
+    n = 0
+    while True:
+        try:
+            c, _ = srv.accept()
+        except InterruptedError:
+            continue
+        n += 1
+        try:
+            u = socket.create_connection(("127.0.0.1", target_port), timeout=5)
+            u.settimeout(None)
+        except OSError as e:
+            log("connection %d: upstream: %s" % (n, e))
+            c.close()
+            continue
+        conn = {"frozen": threading.Event(), "pumps": 2}
+        with lock:
+            live.append(conn)
+        log("connection %d open" % n)
+        for a, b in ((c, u), (u, c)):
+            threading.Thread(target=pump, args=(a, b, conn["frozen"], conn), daemon=True).start()
 
 
 # ---------------------------------------------------------------- fake API server
@@ -345,6 +427,8 @@ def main(argv):
         return connect_from(int(argv[2]), argv[3], int(argv[4]))
     elif mode == "udp-from":
         return udp_from(int(argv[2]), argv[3], int(argv[4]))
+    elif mode == "tcp-proxy":
+        tcp_proxy(int(argv[2]), int(argv[3]))
     elif mode == "fake-apiserver":
         fake_apiserver(int(argv[2]), argv[3])
     elif mode == "metric":

@@ -7,10 +7,12 @@
 # (from a second client pod, 10.244.2.2, whose processes run in the cgroup
 # rotad attached). Covers scale up/down by editing the slice, several slices
 # merged (and one of another namespace not), named ports, TCP and UDP on one
-# port number, ready=false, terminating+serving (established connections
-# kept, fallback when nothing is ready), no usable endpoint (refused),
-# changed ports, sessionAffinity, Services rotad must not proxy, parts it
-# must skip with a log line, /healthz, /metrics, and Service deletion.
+# port number, internalTrafficPolicy Local (this node's endpoints only; none:
+# refused), only addresses[0] of an endpoint, ready=false,
+# terminating+serving (established connections kept, fallback when nothing
+# is ready), no usable endpoint (refused), changed ports, sessionAffinity,
+# Services rotad must not proxy, parts it must skip with a log line,
+# /healthz, /metrics, and Service deletion.
 source "$(dirname "$0")/lib.sh"
 
 require_rotad_env
@@ -131,6 +133,36 @@ assert_all_backends "socket LB: 30 datagrams to $DNS:53/UDP reach all 3 UDP echo
 out=$(cli "$PY" "$TOOL" who tcp "$DNS" 53 30)
 assert_all_backends "tc: 30 connections to $DNS:53/TCP reach all 3 greeters" "$out"
 k delete svc dns >>"$TMP/kubectl.log" 2>&1 || fail "delete dns"
+
+# ---- 4c. internalTrafficPolicy Local; addresses[0]
+log "4c. internalTrafficPolicy Local, and only addresses[0] of an endpoint"
+kapply service local http:80 itp=Local || fail "service local"
+LOC=$(vip_of local)
+# rotad runs as node1: b1 and b3 are this node's endpoints, b2 another node's.
+kapply slice local-1 local "http:$HP" "${B_ADDR[1]}@node1" "${B_ADDR[2]}@node2" "${B_ADDR[3]}@node1" ||
+	fail "slice local-1"
+wait_backends "internalTrafficPolicy Local: only this node's endpoints" "$LOC:80/TCP" "$(be "1 3" $HP)"
+out=$(get_n 30 "$LOC" cli)
+check "tc: 30 requests to the Local Service reach only b1 and b3 ($(summary <<<"$out"))" \
+	[ "$(first_words <<<"$out")" == "b1 b3" ]
+out=$(get_n 30 "$LOC" cg)
+check "socket LB: 30 requests to the Local Service reach only b1 and b3 ($(summary <<<"$out"))" \
+	[ "$(first_words <<<"$out")" == "b1 b3" ]
+kapply slice local-1 local "http:$HP" "${B_ADDR[2]}@node2" "${B_ADDR[3]}/notready@node1" || fail "slice local-1"
+wait_backends "Local with no usable local endpoint (another node has a ready one): no backend" "$LOC:80/TCP" ""
+expect_refused "tc: the Local Service without a local endpoint is refused" in_ns "$NS_CLI" "http://$LOC/"
+expect_refused "socket LB: the Local Service without a local endpoint is refused" in_cg "$NS_CLI2" "http://$LOC/"
+k patch svc local --type=merge -p '{"spec":{"internalTrafficPolicy":"Cluster"}}' >>"$TMP/kubectl.log" 2>&1 ||
+	fail "kubectl patch internalTrafficPolicy"
+wait_backends "internalTrafficPolicy back to Cluster: the other node's endpoint serves" "$LOC:80/TCP" "$(be 2 $HP)"
+out=$(get_n 10 "$LOC" cli)
+check "tc: requests reach b2 on the other node ($(summary <<<"$out"))" [ "$(first_words <<<"$out")" == b2 ]
+kapply slice local-1 local "http:$HP" "${B_ADDR[1]}+${B_ADDR[2]}" "${B_ADDR[3]}+${B_ADDR[1]}" || fail "slice local-1"
+wait_backends "endpoints with two addresses: only each one's addresses[0] is a backend" "$LOC:80/TCP" "$(be "1 3" $HP)"
+out=$(get_n 30 "$LOC" cli)
+check "tc: 30 requests reach b1 and b3, never b2, a second address ($(summary <<<"$out"))" \
+	[ "$(first_words <<<"$out")" == "b1 b3" ]
+k delete svc local >>"$TMP/kubectl.log" 2>&1 || fail "delete local"
 
 # ---- 5. ready=false
 log "5. ready=false endpoints get no new connections"

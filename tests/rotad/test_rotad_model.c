@@ -1,7 +1,9 @@
-/* Unit tests for rotad's Service and EndpointSlice parsing (model.c): which
+/* Unit tests for rotad's Service and EndpointSlice model (model.c): which
  * Services are proxied, ports and protocols, the EndpointSlice condition
- * defaults, session affinity, and one log line naming the object and the
- * field for every malformed part (the rest of the object still counts). */
+ * defaults, addresses[0] and nodeName, session affinity and
+ * internalTrafficPolicy, which endpoints back a Service port
+ * (svc_port_backends), and one log line naming the object and the field for
+ * every malformed part (the rest of the object still counts). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <math.h>
@@ -112,13 +114,16 @@ static const char *svc(const char *json, struct svc_obj *out)
 	return logbuf;
 }
 
+/* The node the parser is told it runs on. */
+#define THIS_NODE "node-a"
+
 static const char *slice(const char *json, struct slice_obj *out)
 {
 	cJSON *j = parse_json(json);
 	int err;
 
 	capture_begin();
-	err = slice_parse(j, out);
+	err = slice_parse(j, THIS_NODE, out);
 	capture_end();
 	cJSON_Delete(j);
 	assert_int_equal(err, 0);
@@ -336,7 +341,7 @@ static void test_missing_name_fails(void **state)
 
 	assert_int_equal(svc_parse(j, &s), -EINVAL);
 	svc_obj_free(&s);
-	assert_int_equal(slice_parse(j, &e), -EINVAL);
+	assert_int_equal(slice_parse(j, THIS_NODE, &e), -EINVAL);
 	slice_obj_free(&e);
 	assert_int_equal(obj_key(j, key), -EINVAL);
 	cJSON_Delete(j);
@@ -381,12 +386,10 @@ static void test_slice_basic(void **state)
 	slice_obj_free(&e);
 }
 
-/* ready unset → ready; serving unset → the ready value; terminating unset →
- * not terminating. (discovery/v1 once said "if nil, consumers should defer
- * to the ready condition" for serving; newer API docs, and kube-proxy, read
- * a nil serving as true. The two differ only for ready=false +
- * terminating=true + serving unset, case 8 below, which this pins to the
- * ready value as rotad does.) */
+/* ready unset → ready; serving unset → the ready value (discovery/v1:
+ * "If nil, consumers should defer to the ready condition"); terminating
+ * unset → not terminating. Case 8 (ready=false, terminating=true, serving
+ * unset) is where reading a nil serving as true would differ. */
 static void test_slice_condition_defaults(void **state)
 {
 	struct slice_obj e;
@@ -461,12 +464,12 @@ static void test_slice_invalid_addresses_skipped(void **state)
 	assert_int_equal(e.eps[1].addr, ip("10.0.0.3"));
 	assert_false(e.eps[1].ready);
 	assert_int_equal(e.n_ports, 1);
-	LOGGED(log, "ns1/bad-addr", "endpoints[0].addresses", "10.0.0.300");
-	LOGGED(log, "ns1/bad-addr", "endpoints[2].addresses", "not-an-ip");
-	LOGGED(log, "ns1/bad-addr", "endpoints[4].addresses", "fd00::1");
-	LOGGED(log, "ns1/bad-addr", "endpoints[5].addresses");
-	LOGGED(log, "ns1/bad-addr", "endpoints[6].addresses");
-	LOGGED(log, "ns1/bad-addr", "endpoints[7].addresses");
+	LOGGED(log, "ns1/bad-addr", "endpoints[0].addresses[0]", "10.0.0.300", "skipping that endpoint");
+	LOGGED(log, "ns1/bad-addr", "endpoints[2].addresses[0]", "not-an-ip");
+	LOGGED(log, "ns1/bad-addr", "endpoints[4].addresses[0]", "fd00::1");
+	LOGGED(log, "ns1/bad-addr", "endpoints[5].addresses[0]");
+	LOGGED(log, "ns1/bad-addr", "endpoints[6].addresses[0]");
+	LOGGED(log, "ns1/bad-addr", "endpoints[7].addresses[0]");
 	assert_int_equal(count_lines(log), 6);
 	slice_obj_free(&e);
 }
@@ -565,6 +568,233 @@ static void test_slice_trigger_time(void **state)
 	slice_obj_free(&e);
 }
 
+/* kube-proxy uses addresses[0] of each endpoint and nothing else: the
+ * other addresses neither add backends nor rescue an invalid first one. */
+static void test_slice_first_address_only(void **state)
+{
+	struct slice_obj e;
+	const char *log = slice("{" SLICE_MD("multi", "web") ",\"ports\":[{\"port\":80}],\"endpoints\":["
+				"{\"addresses\":[\"10.0.0.1\",\"10.0.0.2\",\"10.0.0.3\"]},"
+				"{\"addresses\":[\"bogus\",\"10.0.0.4\"]},"
+				"{\"addresses\":[]},"
+				"{\"conditions\":{\"ready\":true}},"
+				"{\"addresses\":[\"10.0.0.5\",\"not-checked\"]}"
+				"]}", &e);
+
+	assert_int_equal(e.n_eps, 2);
+	assert_int_equal(e.eps[0].addr, ip("10.0.0.1"));
+	assert_int_equal(e.eps[1].addr, ip("10.0.0.5"));
+	LOGGED(log, "ns1/multi", "endpoints[1].addresses[0]", "bogus", "skipping that endpoint");
+	LOGGED(log, "ns1/multi", "endpoints[2].addresses is empty");
+	LOGGED(log, "ns1/multi", "endpoints[3].addresses is empty");
+	/* Addresses after the first are not looked at, valid or not. */
+	assert_null(strstr(log, "not-checked"));
+	assert_int_equal(count_lines(log), 3);
+	slice_obj_free(&e);
+}
+
+/* nodeName equal to the node rotad runs on makes an endpoint local. */
+static void test_slice_node_local(void **state)
+{
+	struct slice_obj e;
+	cJSON *j;
+
+	slice("{" SLICE_MD("n", "web") ",\"ports\":[{\"port\":80}],\"endpoints\":["
+	      "{\"addresses\":[\"10.0.0.1\"],\"nodeName\":\"" THIS_NODE "\"},"
+	      "{\"addresses\":[\"10.0.0.2\"],\"nodeName\":\"node-b\"},"
+	      "{\"addresses\":[\"10.0.0.3\"]},"
+	      "{\"addresses\":[\"10.0.0.4\"],\"nodeName\":\"node-a-2\"},"
+	      "{\"addresses\":[\"10.0.0.5\"],\"nodeName\":\"NODE-A\"}"
+	      "]}", &e);
+	assert_int_equal(e.n_eps, 5);
+	assert_true(e.eps[0].local);
+	assert_false(e.eps[1].local);
+	assert_false(e.eps[2].local);	/* no nodeName: not local */
+	assert_false(e.eps[3].local);	/* exact match only */
+	assert_false(e.eps[4].local);
+	slice_obj_free(&e);
+	/* Without a node name nothing is local. */
+	j = parse_json("{" SLICE_MD("n", "web") ",\"endpoints\":[{\"addresses\":[\"10.0.0.1\"],"
+		       "\"nodeName\":\"" THIS_NODE "\"}]}");
+	assert_int_equal(slice_parse(j, NULL, &e), 0);
+	assert_int_equal(e.n_eps, 1);
+	assert_false(e.eps[0].local);
+	slice_obj_free(&e);
+	cJSON_Delete(j);
+}
+
+static void test_svc_internal_traffic_policy(void **state)
+{
+	struct svc_obj s;
+
+	svc("{" SVC_MD("l") ",\"spec\":{\"clusterIP\":\"10.96.0.60\",\"internalTrafficPolicy\":\"Local\","
+	    "\"ports\":[{\"port\":80}]}}", &s);
+	assert_true(s.itp_local);
+	assert_true(s.proxied);
+	svc_obj_free(&s);
+	svc("{" SVC_MD("c") ",\"spec\":{\"clusterIP\":\"10.96.0.61\",\"internalTrafficPolicy\":\"Cluster\","
+	    "\"ports\":[{\"port\":80}]}}", &s);
+	assert_false(s.itp_local);
+	svc_obj_free(&s);
+	svc("{" SVC_MD("d") ",\"spec\":{\"clusterIP\":\"10.96.0.62\",\"ports\":[{\"port\":80}]}}", &s);
+	assert_false(s.itp_local);	/* unset: Cluster, the API default */
+	svc_obj_free(&s);
+	/* externalTrafficPolicy is about NodePort/LoadBalancer traffic: it does
+	 * not restrict the ClusterIP. */
+	svc("{" SVC_MD("e") ",\"spec\":{\"type\":\"NodePort\",\"clusterIP\":\"10.96.0.63\","
+	    "\"externalTrafficPolicy\":\"Local\",\"ports\":[{\"port\":80}]}}", &s);
+	assert_false(s.itp_local);
+	svc_obj_free(&s);
+}
+
+/* ---- svc_port_backends: which endpoints back a Service port */
+
+struct port_case {
+	struct svc_obj svc;
+	struct slice_obj slices[3];
+	const struct slice_obj *ptrs[3];
+	size_t n_slices;
+};
+
+/* Parses a Service and up to 3 slices (NULL-terminated). */
+static void port_case(struct port_case *pc, const char *svc_json, const char *const *slice_json)
+{
+	memset(pc, 0, sizeof(*pc));
+	svc(svc_json, &pc->svc);
+	for (; *slice_json; slice_json++, pc->n_slices++) {
+		slice(*slice_json, &pc->slices[pc->n_slices]);
+		pc->ptrs[pc->n_slices] = &pc->slices[pc->n_slices];
+	}
+}
+
+static void port_case_free(struct port_case *pc)
+{
+	svc_obj_free(&pc->svc);
+	for (size_t i = 0; i < pc->n_slices; i++)
+		slice_obj_free(&pc->slices[i]);
+}
+
+/* "A:PORT/STATE,..." of the backends of Service port idx. */
+static const char *backends_str(const struct port_case *pc, size_t idx)
+{
+	static char out[1024];
+	struct rota_svc_backend *b;
+	size_t n, len = 0;
+
+	assert_true(idx < pc->svc.n_ports);
+	assert_int_equal(svc_port_backends(&pc->svc, &pc->svc.ports[idx], pc->ptrs, pc->n_slices, &b, &n), 0);
+	assert_non_null(b);
+	out[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		char a[INET_ADDRSTRLEN];
+
+		inet_ntop(AF_INET, &b[i].addr, a, sizeof(a));
+		len += (size_t)snprintf(out + len, sizeof(out) - len, "%s%s:%u/%s", i ? "," : "", a, ntohs(b[i].port),
+					b[i].terminating ? "terminating" : "active");
+	}
+	free(b);
+	return out;
+}
+
+#define EP(addr, node, conds) "{\"addresses\":[\"" addr "\"],\"nodeName\":\"" node "\"" conds "}"
+#define READY ""
+#define NOT_READY ",\"conditions\":{\"ready\":false,\"serving\":false}"
+#define TERMINATING ",\"conditions\":{\"ready\":false,\"serving\":true,\"terminating\":true}"
+#define TERM_SERVING_UNSET ",\"conditions\":{\"ready\":false,\"terminating\":true}"
+
+/* internalTrafficPolicy Cluster: every slice's endpoints, matched by port
+ * name and protocol, merged, sorted, without duplicates. */
+static void test_backends_cluster_policy(void **state)
+{
+	struct port_case pc;
+
+	port_case(&pc, "{" SVC_MD("web") ",\"spec\":{\"clusterIP\":\"10.96.0.70\",\"ports\":["
+		  "{\"name\":\"http\",\"port\":80},{\"name\":\"dns\",\"port\":53,\"protocol\":\"UDP\"}]}}",
+		  (const char *const[]){
+			  "{" SLICE_MD("web-1", "web") ",\"ports\":[{\"name\":\"http\",\"port\":8080},"
+			  "{\"name\":\"dns\",\"port\":5353,\"protocol\":\"UDP\"}],\"endpoints\":["
+			  EP("10.0.0.3", "node-b", READY) "," EP("10.0.0.1", THIS_NODE, READY) ","
+			  EP("10.0.0.2", "node-b", NOT_READY) "]}",
+			  /* a second slice: only http, and 10.0.0.1 again */
+			  "{" SLICE_MD("web-2", "web") ",\"ports\":[{\"name\":\"http\",\"port\":8080}],\"endpoints\":["
+			  EP("10.0.0.4", "node-c", READY) "," EP("10.0.0.1", THIS_NODE, READY) "]}",
+			  NULL });
+	assert_string_equal(backends_str(&pc, 0),
+			    "10.0.0.1:8080/active,10.0.0.3:8080/active,10.0.0.4:8080/active");
+	assert_string_equal(backends_str(&pc, 1), "10.0.0.1:5353/active,10.0.0.3:5353/active");
+	port_case_free(&pc);
+}
+
+/* internalTrafficPolicy Local: only this node's endpoints; none → no backend
+ * (the datapath refuses), even though other nodes have ready ones. */
+static void test_backends_local_policy(void **state)
+{
+	struct port_case pc;
+	const char *svc_local = "{" SVC_MD("loc") ",\"spec\":{\"clusterIP\":\"10.96.0.71\","
+				"\"internalTrafficPolicy\":\"Local\",\"ports\":[{\"name\":\"http\",\"port\":80}]}}";
+
+	port_case(&pc, svc_local, (const char *const[]){
+		"{" SLICE_MD("loc-1", "loc") ",\"ports\":[{\"name\":\"http\",\"port\":8080}],\"endpoints\":["
+		EP("10.0.0.1", "node-b", READY) "," EP("10.0.0.2", THIS_NODE, READY) ","
+		EP("10.0.0.3", THIS_NODE, NOT_READY) "," EP("10.0.0.4", "node-c", READY) "]}",
+		"{" SLICE_MD("loc-2", "loc") ",\"ports\":[{\"name\":\"http\",\"port\":8080}],\"endpoints\":["
+		EP("10.0.0.5", THIS_NODE, READY) "]}",
+		NULL });
+	assert_string_equal(backends_str(&pc, 0), "10.0.0.2:8080/active,10.0.0.5:8080/active");
+	port_case_free(&pc);
+
+	/* No local endpoint at all: empty, not the other nodes' ones. */
+	port_case(&pc, svc_local, (const char *const[]){
+		"{" SLICE_MD("loc-1", "loc") ",\"ports\":[{\"name\":\"http\",\"port\":8080}],\"endpoints\":["
+		EP("10.0.0.1", "node-b", READY) "," EP("10.0.0.4", "node-c", READY) "]}",
+		NULL });
+	assert_string_equal(backends_str(&pc, 0), "");
+	port_case_free(&pc);
+
+	/* Local endpoints only terminating: they serve (the fallback looks at
+	 * this node's endpoints only, whatever other nodes have ready). */
+	port_case(&pc, svc_local, (const char *const[]){
+		"{" SLICE_MD("loc-1", "loc") ",\"ports\":[{\"name\":\"http\",\"port\":8080}],\"endpoints\":["
+		EP("10.0.0.1", "node-b", READY) "," EP("10.0.0.2", THIS_NODE, TERMINATING) "]}",
+		NULL });
+	assert_string_equal(backends_str(&pc, 0), "10.0.0.2:8080/active");
+	port_case_free(&pc);
+
+	/* The same slices under policy Cluster: the ready remote one is active,
+	 * the terminating local one only keeps its flows. */
+	port_case(&pc, "{" SVC_MD("loc") ",\"spec\":{\"clusterIP\":\"10.96.0.71\","
+		  "\"ports\":[{\"name\":\"http\",\"port\":80}]}}", (const char *const[]){
+		"{" SLICE_MD("loc-1", "loc") ",\"ports\":[{\"name\":\"http\",\"port\":8080}],\"endpoints\":["
+		EP("10.0.0.1", "node-b", READY) "," EP("10.0.0.2", THIS_NODE, TERMINATING) "]}",
+		NULL });
+	assert_string_equal(backends_str(&pc, 0), "10.0.0.1:8080/active,10.0.0.2:8080/terminating");
+	port_case_free(&pc);
+}
+
+/* serving unset defers to ready: a terminating endpoint with ready=false and
+ * no serving condition is not serving, so it is neither kept nor used as a
+ * fallback (the service refuses). */
+static void test_backends_serving_unset_is_ready(void **state)
+{
+	struct port_case pc;
+
+	port_case(&pc, "{" SVC_MD("t") ",\"spec\":{\"clusterIP\":\"10.96.0.72\",\"ports\":[{\"port\":80}]}}",
+		  (const char *const[]){
+			  "{" SLICE_MD("t-1", "t") ",\"ports\":[{\"port\":8080}],\"endpoints\":["
+			  EP("10.0.0.1", "node-b", TERM_SERVING_UNSET) "]}",
+			  NULL });
+	assert_string_equal(backends_str(&pc, 0), "");
+	port_case_free(&pc);
+	/* With serving=true it is the fallback. */
+	port_case(&pc, "{" SVC_MD("t") ",\"spec\":{\"clusterIP\":\"10.96.0.72\",\"ports\":[{\"port\":80}]}}",
+		  (const char *const[]){
+			  "{" SLICE_MD("t-1", "t") ",\"ports\":[{\"port\":8080}],\"endpoints\":["
+			  EP("10.0.0.1", "node-b", TERM_SERVING_UNSET) "," EP("10.0.0.2", "node-b", TERMINATING) "]}",
+			  NULL });
+	assert_string_equal(backends_str(&pc, 0), "10.0.0.2:8080/active");
+	port_case_free(&pc);
+}
+
 /* Free twice (the cache frees objects whose parse failed): no double free. */
 static void test_free_idempotent(void **state)
 {
@@ -598,6 +828,12 @@ int main(void)
 		cmocka_unit_test(test_slice_not_ours),
 		cmocka_unit_test(test_slice_empty),
 		cmocka_unit_test(test_slice_trigger_time),
+		cmocka_unit_test(test_slice_first_address_only),
+		cmocka_unit_test(test_slice_node_local),
+		cmocka_unit_test(test_svc_internal_traffic_policy),
+		cmocka_unit_test(test_backends_cluster_policy),
+		cmocka_unit_test(test_backends_local_policy),
+		cmocka_unit_test(test_backends_serving_unset_is_ready),
 		cmocka_unit_test(test_free_idempotent),
 	};
 

@@ -33,9 +33,10 @@ static void obj_free(enum cache_kind kind, void *o)
 static void free_svc(void *o) { obj_free(CACHE_SERVICES, o); }
 static void free_slice(void *o) { obj_free(CACHE_SLICES, o); }
 
-void cache_init(struct cache *c)
+void cache_init(struct cache *c, const char *node_name)
 {
 	memset(c, 0, sizeof(*c));
+	c->node_name = node_name;
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_cond_init(&c->changed, NULL);
 }
@@ -49,34 +50,47 @@ void cache_free(struct cache *c)
 	pthread_cond_destroy(&c->changed);
 }
 
+/* Lock held. */
+static void add_trigger(struct cache *c, double trigger)
+{
+	if (c->n_triggers == c->cap_triggers) {
+		size_t cap = c->cap_triggers ? c->cap_triggers * 2 : 64;
+		double *t = realloc(c->triggers, cap * sizeof(*t));
+
+		if (!t)
+			return;
+		c->triggers = t;
+		c->cap_triggers = cap;
+	}
+	c->triggers[c->n_triggers++] = trigger;
+}
+
 static void mark_changed(struct cache *c, double trigger)
 {
 	c->generation++;
 	if (!c->first_pending)
 		c->first_pending = wall_now();
-	if (trigger > 0) {
-		if (c->n_triggers == c->cap_triggers) {
-			size_t cap = c->cap_triggers ? c->cap_triggers * 2 : 64;
-			double *t = realloc(c->triggers, cap * sizeof(*t));
-
-			if (!t)
-				return;
-			c->triggers = t;
-			c->cap_triggers = cap;
-		}
-		c->triggers[c->n_triggers++] = trigger;
-	}
+	if (trigger > 0)
+		add_trigger(c, trigger);
 	pthread_cond_signal(&c->changed);
 }
 
-static void *parse(enum cache_kind kind, const cJSON *obj)
+void cache_requeue_triggers(struct cache *c, const double *t, size_t n)
+{
+	pthread_mutex_lock(&c->lock);
+	for (size_t i = 0; i < n; i++)
+		add_trigger(c, t[i]);
+	pthread_mutex_unlock(&c->lock);
+}
+
+static void *parse(const struct cache *c, enum cache_kind kind, const cJSON *obj)
 {
 	void *o = calloc(1, kind == CACHE_SERVICES ? sizeof(struct svc_obj) : sizeof(struct slice_obj));
 	int err;
 
 	if (!o)
 		return NULL;
-	err = kind == CACHE_SERVICES ? svc_parse(obj, o) : slice_parse(obj, o);
+	err = kind == CACHE_SERVICES ? svc_parse(obj, o) : slice_parse(obj, c->node_name, o);
 	if (err) {
 		obj_free(kind, o);
 		return NULL;
@@ -127,7 +141,7 @@ void cache_apply(struct cache *c, enum cache_kind kind, const char *type, const 
 		return;
 	}
 	if (strcmp(type, "DELETED")) {
-		o = parse(kind, obj);
+		o = parse(c, kind, obj);
 		if (!o)
 			return;
 		if (kind == CACHE_SLICES)
@@ -150,7 +164,7 @@ void cache_replace(struct cache *c, enum cache_kind kind, const cJSON *items)
 
 	/* Parse outside the lock; a list can be large. */
 	cJSON_ArrayForEach(it, items) {
-		void *o = parse(kind, it);
+		void *o = parse(c, kind, it);
 		void **slot;
 
 		if (!o)
@@ -169,6 +183,38 @@ void cache_replace(struct cache *c, enum cache_kind kind, const cJSON *items)
 	mark_changed(c, 0);
 	pthread_mutex_unlock(&c->lock);
 	tdestroy(old, kind == CACHE_SERVICES ? free_svc : free_slice);
+}
+
+double cache_sync_begin(struct cache *c)
+{
+	double taken;
+
+	pthread_mutex_lock(&c->lock);
+	taken = c->first_pending;
+	c->applying_since = taken;
+	c->first_pending = 0;
+	pthread_mutex_unlock(&c->lock);
+	return taken;
+}
+
+void cache_sync_end(struct cache *c, bool ok, double taken)
+{
+	pthread_mutex_lock(&c->lock);
+	if (!ok && taken && (!c->first_pending || taken < c->first_pending))
+		c->first_pending = taken;
+	c->applying_since = 0;
+	pthread_mutex_unlock(&c->lock);
+}
+
+double cache_oldest_unapplied(struct cache *c)
+{
+	double a, p;
+
+	pthread_mutex_lock(&c->lock);
+	a = c->applying_since;
+	p = c->first_pending;
+	pthread_mutex_unlock(&c->lock);
+	return !a ? p : !p ? a : a < p ? a : p;
 }
 
 struct walk_ctx {

@@ -20,12 +20,16 @@ struct cache {
 	size_t count[CACHE_KINDS];
 	bool synced[CACHE_KINDS];	/* initial list done */
 	unsigned long generation;	/* bumped on every change */
-	double first_pending;		/* wall time of the oldest change not yet applied; 0 if none */
+	const char *node_name;		/* this node: endpoints on it are local */
+	/* Wall times for /healthz, 0 when none: the oldest change no sync has
+	 * taken up yet, and the oldest change the sync under way applies. */
+	double first_pending;
+	double applying_since;
 	double *triggers;		/* last-change-trigger-times of pending slice changes */
 	size_t n_triggers, cap_triggers;
 };
 
-void cache_init(struct cache *c);
+void cache_init(struct cache *c, const char *node_name);
 void cache_free(struct cache *c);
 /* Event from a watch: ADDED/MODIFIED upsert, DELETED removes. */
 void cache_apply(struct cache *c, enum cache_kind kind, const char *type, const cJSON *obj);
@@ -33,4 +37,13 @@ void cache_apply(struct cache *c, enum cache_kind kind, const char *type, const 
 void cache_replace(struct cache *c, enum cache_kind kind, const cJSON *items);
 /* Called with the lock held by the reconciler. */
 void cache_walk(struct cache *c, enum cache_kind kind, void (*fn)(const void *obj, void *arg), void *arg);
+/* The sync's bookkeeping, so /healthz sees a change as pending until a
+ * sync has applied it. sync_begin returns the oldest change it takes up;
+ * sync_end(c, ok, that) clears it, or on failure puts it back as pending. */
+double cache_sync_begin(struct cache *c);
+void cache_sync_end(struct cache *c, bool ok, double taken);
+/* Puts back the trigger times a failed sync took (see triggers). */
+void cache_requeue_triggers(struct cache *c, const double *t, size_t n);
+/* The oldest change not applied yet (pending or being applied); 0 if none. */
+double cache_oldest_unapplied(struct cache *c);
 double wall_now(void);

@@ -29,28 +29,28 @@ void histogram_observe(struct histogram *h, double v)
 
 static void rfc3339(double t, char buf[40])
 {
-	time_t s = (time_t)t;
+	time_t sec = (time_t)t;
 	struct tm tm;
+	char base[32];
 
-	gmtime_r(&s, &tm);
-	strftime(buf, 40, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	gmtime_r(&sec, &tm);
+	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf, 40, "%s.%03dZ", base, (int)((t - (double)sec) * 1000) % 1000);
 }
 
-/* Healthy once synced, unless a change has waited longer than the timeout
- * (kube-proxy's rule: queued updates must not go stale). */
+/* kube-proxy's rule: healthy unless a change has waited longer than
+ * --healthz-timeout without a sync applying it (a sync under way, stalled
+ * or failed counts as not applied), or no sync has succeeded yet. A quiet
+ * cluster, or an API server that is away, is not stale: nothing waits.
+ * *last: the last successful sync. */
 static bool healthy(struct rotad *d, double now, double *last)
 {
-	double pending;
-	bool ok;
+	double oldest = cache_oldest_unapplied(&d->cache);
 
-	pthread_mutex_lock(&d->cache.lock);
-	pending = d->cache.first_pending;
-	pthread_mutex_unlock(&d->cache.lock);
 	pthread_mutex_lock(&d->stats_lock);
 	*last = d->last_sync;
-	ok = d->last_sync > 0 && (!pending || now - pending < d->opts.healthz_timeout_s);
 	pthread_mutex_unlock(&d->stats_lock);
-	return ok;
+	return *last > 0 && (!oldest || now - oldest < d->opts.healthz_timeout_s);
 }
 
 static enum MHD_Result respond(struct MHD_Connection *conn, unsigned int code, const char *type, char *body)
@@ -59,28 +59,41 @@ static enum MHD_Result respond(struct MHD_Connection *conn, unsigned int code, c
 	enum MHD_Result ret;
 
 	MHD_add_response_header(r, "Content-Type", type);
+	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
 	ret = MHD_queue_response(conn, code, r);
 	MHD_destroy_response(r);
 	return ret;
 }
 
+/* Body as kube-proxy writes it: while healthy lastUpdated is the current
+ * time; when not, the time of the last successful sync ("" if none). */
 static enum MHD_Result healthz_handler(void *cls, struct MHD_Connection *conn, const char *url,
 				       const char *method, const char *version, const char *upload,
 				       size_t *upload_size, void **con_cls)
 {
 	struct rotad *d = cls;
-	double now = (double)time(NULL), last;
-	char lu[40], ct[40], *body;
-	bool ok;
+	double now = wall_now(), last;
+	char lu[40] = "", ct[40], *body;
+	bool ok, livez = !strcmp(url, "/livez");
 
-	if (strcmp(url, "/healthz") && strcmp(url, "/livez"))
+	if (strcmp(url, "/healthz") && !livez)
 		return respond(conn, MHD_HTTP_NOT_FOUND, "text/plain", strdup("404 page not found\n"));
 	ok = healthy(d, now, &last);
-	rfc3339(last, lu);
+	if (ok || last > 0)
+		rfc3339(ok ? now : last, lu);
 	rfc3339(now, ct);
-	if (asprintf(&body, "{\"lastUpdated\": \"%s\",\"currentTime\": \"%s\", \"nodeEligible\": true}\n",
-		     last > 0 ? lu : "", ct) < 0)
+	if (asprintf(&body, livez ? "{\"lastUpdated\": \"%s\",\"currentTime\": \"%s\"}\n"
+				  : "{\"lastUpdated\": \"%s\",\"currentTime\": \"%s\", \"nodeEligible\": true}\n",
+		     lu, ct) < 0)
 		return MHD_NO;
+	if (!livez) {
+		pthread_mutex_lock(&d->stats_lock);
+		if (ok)
+			d->healthz_200++;
+		else
+			d->healthz_503++;
+		pthread_mutex_unlock(&d->stats_lock);
+	}
 	return respond(conn, ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, "application/json", body);
 }
 
@@ -137,10 +150,13 @@ static void gauge(struct out *o, const char *name, const char *help, double v)
 
 static void informer_out(struct out *o, const struct informer *const *infs, size_t n)
 {
-	outf(o, "# HELP rota_watch_restarts_total Watches restarted after an error or a silent stream.\n"
+	outf(o, "# HELP rota_watch_restarts_total Watches restarted after an error, or because nothing arrived "
+		"for --watch-idle-timeout (reason=\"silent\").\n"
 		"# TYPE rota_watch_restarts_total counter\n");
 	for (size_t i = 0; i < n; i++)
-		outf(o, "rota_watch_restarts_total{resource=\"%s\"} %lu\n", infs[i]->resource, infs[i]->restarts);
+		outf(o, "rota_watch_restarts_total{resource=\"%s\",reason=\"error\"} %lu\n"
+			"rota_watch_restarts_total{resource=\"%s\",reason=\"silent\"} %lu\n",
+		     infs[i]->resource, infs[i]->restarts, infs[i]->resource, infs[i]->silent_restarts);
 	outf(o, "# HELP rota_watch_relists_total Full relists (410 Gone or lost watch).\n"
 		"# TYPE rota_watch_relists_total counter\n");
 	for (size_t i = 0; i < n; i++)
@@ -169,6 +185,10 @@ static enum MHD_Result metrics_handler(void *cls, struct MHD_Connection *conn, c
 		 &d->programming_latency);
 	gauge(&o, "kubeproxy_sync_proxy_rules_last_timestamp_seconds",
 	      "The last time the maps were successfully synced", d->last_sync);
+	outf(&o, "# HELP kubeproxy_proxy_healthz_total Cumulative proxy healthz HTTP status\n"
+		 "# TYPE kubeproxy_proxy_healthz_total counter\n"
+		 "kubeproxy_proxy_healthz_total{code=\"200\"} %lu\nkubeproxy_proxy_healthz_total{code=\"503\"} %lu\n",
+	     d->healthz_200, d->healthz_503);
 	outf(&o, "# HELP rota_syncs_total Syncs run.\n# TYPE rota_syncs_total counter\nrota_syncs_total %lu\n",
 	     d->syncs);
 	outf(&o, "# HELP rota_sync_failures_total Map operations that failed.\n"

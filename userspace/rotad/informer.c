@@ -147,8 +147,7 @@ static void *informer_main(void *arg)
 		unsigned long events_before = inf->events;
 		time_t started = time(NULL);
 
-		ret = k8s_watch(inf->client, path, inf->watch_timeout_s * 2 + 30, on_event, &w, inf->stop,
-				&status, err);
+		ret = k8s_watch(inf->client, path, inf->watch_idle_timeout_s, on_event, &w, inf->stop, &status, err);
 		/* A watch that worked for a while earned a fresh backoff. */
 		if (inf->events != events_before || time(NULL) - started >= 30)
 			backoff = BACKOFF_MIN_MS;
@@ -163,11 +162,19 @@ static void *informer_main(void *arg)
 			backoff = BACKOFF_MIN_MS;	/* a normal end: watch again from where we are */
 			continue;
 		}
-		inf->restarts++;
-		if (ret && ret != -ECANCELED)
-			pr_warn("%s", err);
-		else if (status != 200)
-			pr_warn("watch %s: HTTP %ld", inf->resource, status);
+		if (ret == -ETIMEDOUT) {
+			/* The connection looks open but the stream went silent:
+			 * a healthy server sends a bookmark or ends the watch. */
+			inf->silent_restarts++;
+			pr_warn("watch %s: silent for %d s (no event, no bookmark): restarting it from "
+				"resourceVersion %s", inf->resource, inf->watch_idle_timeout_s, w.rv);
+		} else {
+			inf->restarts++;
+			if (ret && ret != -ECANCELED)
+				pr_warn("%s", err);
+			else if (status != 200)
+				pr_warn("watch %s: HTTP %ld", inf->resource, status);
+		}
 		sleep_ms(inf->stop, backoff + rand() % (backoff / 2 + 1));
 		backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
 		/* After repeated failures the server may have lost our version: relist. */

@@ -13,9 +13,11 @@ struct informer {
 	struct cache *cache;
 	const volatile int *stop;
 	int watch_timeout_s;		/* server-side timeoutSeconds */
+	int watch_idle_timeout_s;	/* a watch silent this long is restarted */
 	pthread_t thread;
 	/* Read by metrics (approximate is fine). */
-	unsigned long restarts;
+	unsigned long restarts;		/* after an error: connection lost, HTTP error, bad stream */
+	unsigned long silent_restarts;	/* after nothing arrived for watch_idle_timeout_s */
 	unsigned long relists;
 	unsigned long events;
 	int synced;			/* for CACHE_KINDS informers: object seen */

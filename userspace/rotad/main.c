@@ -14,6 +14,11 @@
 #include "ct.h"
 #include "log.h"
 
+/* A failed sync is retried after 1 s, doubling up to 30 s (kube-proxy
+ * retries a failed sync on its own too). */
+#define RETRY_MIN_MS 1000L
+#define RETRY_MAX_MS 30000L
+
 static struct rotad agent;
 
 static void on_signal(int sig)
@@ -39,9 +44,17 @@ static void usage(FILE *f)
 		"  --socket-lb on|off      attach socket LB (default on)\n"
 		"  --lb-algorithm maglev|random   backend choice (default maglev)\n"
 		"  --healthz-bind ADDR:PORT  (default 0.0.0.0:10256; \"\" disables)\n"
+		"  --healthz-timeout SECONDS /healthz turns 503 when a change has waited this long\n"
+		"                          without being applied (default 60)\n"
 		"  --metrics-bind ADDR:PORT  (default 127.0.0.1:10249; \"\" disables)\n"
+		"  --watch-timeout SECONDS   watches end server-side after this (+ up to 20%%; default 300)\n"
+		"  --watch-idle-timeout SECONDS  a watch that receives nothing (no event, no bookmark)\n"
+		"                          this long is restarted (default 120)\n"
 		"  --log-level warn|info|debug\n"
-		"  --cleanup               remove everything rota installed on this node and exit\n");
+		"  --cleanup               remove everything rota installed on this node and exit\n"
+		"Without --kubeconfig: in-cluster config from KUBERNETES_SERVICE_HOST/PORT and the\n"
+		"service account in " K8S_SA_DIR "\n"
+		"(" K8S_SA_DIR_ENV "=DIR overrides it); the token is re-read when it changes.\n");
 }
 
 /* The cgroup v2 mount point: the node-wide default for socket LB. */
@@ -61,10 +74,26 @@ static char *cgroup2_root(void)
 	return root;
 }
 
+/* A whole number of seconds from min to a day. */
+static int parse_seconds(const char *flag, const char *arg, int min, int *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(arg, &end, 10);
+	if (errno || end == arg || *end || v < min || v > 86400) {
+		fprintf(stderr, "rotad: %s \"%s\": want whole seconds from %d to 86400\n", flag, arg, min);
+		return -EINVAL;
+	}
+	*out = (int)v;
+	return 0;
+}
+
 static int parse_opts(int argc, char **argv, struct rotad_opts *o, bool *cleanup)
 {
 	enum { O_KUBECONFIG = 1, O_NODE, O_BPFFS, O_CGROUP, O_SOCKLB, O_HEALTHZ, O_METRICS, O_LOG, O_CLEANUP,
-	       O_ALGO, O_WATCH_TIMEOUT, O_HELP };
+	       O_ALGO, O_WATCH_TIMEOUT, O_WATCH_IDLE, O_HEALTHZ_TIMEOUT, O_HELP };
 	static const struct option opts[] = {
 		{ "kubeconfig", required_argument, NULL, O_KUBECONFIG },
 		{ "node-name", required_argument, NULL, O_NODE },
@@ -76,6 +105,8 @@ static int parse_opts(int argc, char **argv, struct rotad_opts *o, bool *cleanup
 		{ "log-level", required_argument, NULL, O_LOG },
 		{ "lb-algorithm", required_argument, NULL, O_ALGO },
 		{ "watch-timeout", required_argument, NULL, O_WATCH_TIMEOUT },
+		{ "watch-idle-timeout", required_argument, NULL, O_WATCH_IDLE },
+		{ "healthz-timeout", required_argument, NULL, O_HEALTHZ_TIMEOUT },
 		{ "cleanup", no_argument, NULL, O_CLEANUP },
 		{ "help", no_argument, NULL, O_HELP },
 		{ NULL, 0, NULL, 0 },
@@ -87,7 +118,8 @@ static int parse_opts(int argc, char **argv, struct rotad_opts *o, bool *cleanup
 	*o = (struct rotad_opts){
 		.bpffs_dir = ROTA_DEFAULT_BPFFS_DIR, .socket_lb = true, .maglev = true,
 		.healthz_bind = "0.0.0.0:10256", .metrics_bind = "127.0.0.1:10249",
-		.healthz_timeout_s = 60, .watch_timeout_s = 300, .ct_gc_interval_s = 30,
+		.healthz_timeout_s = 60, .watch_timeout_s = 300, .watch_idle_timeout_s = 120,
+		.ct_gc_interval_s = 30,
 	};
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
@@ -120,11 +152,16 @@ static int parse_opts(int argc, char **argv, struct rotad_opts *o, bool *cleanup
 			rota_log_set_level(lvl);
 			break;
 		case O_WATCH_TIMEOUT:
-			o->watch_timeout_s = atoi(optarg);
-			if (o->watch_timeout_s < 5) {
-				fprintf(stderr, "rotad: --watch-timeout \"%s\": at least 5 seconds\n", optarg);
+			if (parse_seconds("--watch-timeout", optarg, 5, &o->watch_timeout_s))
 				return -EINVAL;
-			}
+			break;
+		case O_WATCH_IDLE:
+			if (parse_seconds("--watch-idle-timeout", optarg, 1, &o->watch_idle_timeout_s))
+				return -EINVAL;
+			break;
+		case O_HEALTHZ_TIMEOUT:
+			if (parse_seconds("--healthz-timeout", optarg, 1, &o->healthz_timeout_s))
+				return -EINVAL;
 			break;
 		case O_HELP:
 		case 'h':
@@ -197,7 +234,13 @@ static int client_up(struct rotad *d)
 		pr_warn("%s", err);
 		return ret;
 	}
-	pr_info("API server %s", cfg.server);
+	if (d->opts.kubeconfig)
+		pr_info("API server %s (kubeconfig %s: %s)", cfg.server, d->opts.kubeconfig,
+			cfg.cert_pem || cfg.cert_file ? "client certificate"
+			: cfg.token || cfg.token_file ? "bearer token" : "no credentials");
+	else
+		pr_info("API server %s (in-cluster: token %s, CA %s, namespace %s)", cfg.server, cfg.token_file,
+			cfg.ca_file, cfg.namespace);
 	return k8s_client_init(&d->client, &cfg);
 }
 
@@ -219,19 +262,20 @@ static void informers_up(struct rotad *d)
 		infs[i]->cache = &d->cache;
 		infs[i]->stop = &d->stop;
 		infs[i]->watch_timeout_s = d->opts.watch_timeout_s;
+		infs[i]->watch_idle_timeout_s = d->opts.watch_idle_timeout_s;
 		informer_start(infs[i]);
 	}
 }
 
-/* One sync and its figures. */
-static void sync_once(struct rotad *d)
+/* One sync and its figures. Returns true when every write succeeded. */
+static bool sync_once(struct rotad *d)
 {
-	double start = wall_now(), end, *triggers = NULL;
+	double start = wall_now(), end, *triggers = NULL, taken;
 	size_t n_triggers;
 	int failures;
 
+	taken = cache_sync_begin(&d->cache);
 	pthread_mutex_lock(&d->cache.lock);
-	d->cache.first_pending = 0;
 	triggers = d->cache.triggers;
 	n_triggers = d->cache.n_triggers;
 	d->cache.triggers = NULL;
@@ -240,21 +284,30 @@ static void sync_once(struct rotad *d)
 
 	failures = reconcile(&d->rec, &d->cache);
 	end = wall_now();
+	/* A failed sync leaves its changes pending: /healthz turns 503 if
+	 * they stay unapplied past --healthz-timeout, and the sync is retried. */
+	cache_sync_end(&d->cache, failures == 0, taken);
 
 	pthread_mutex_lock(&d->stats_lock);
 	d->syncs++;
 	d->sync_failures += (unsigned long)failures;
 	histogram_observe(&d->sync_duration, end - start);
-	for (size_t i = 0; i < n_triggers; i++)
-		if (end >= triggers[i])
-			histogram_observe(&d->programming_latency, end - triggers[i]);
-	d->last_sync = end;
+	if (!failures) {
+		for (size_t i = 0; i < n_triggers; i++)
+			if (end >= triggers[i])
+				histogram_observe(&d->programming_latency, end - triggers[i]);
+		d->last_sync = end;
+	}
 	pthread_mutex_unlock(&d->stats_lock);
+	/* Not programmed yet: their latency runs on until a sync succeeds. */
+	if (failures)
+		cache_requeue_triggers(&d->cache, triggers, n_triggers);
 	free(triggers);
 	if (d->rec.upserts || d->rec.deletes || failures)
 		pr_info("sync: %zu services written, %zu removed, %d failed in %.1f ms (%zu services, %zu backends)",
 			d->rec.upserts, d->rec.deletes, failures, (end - start) * 1e3, d->rec.n_services,
 			d->rec.n_backends);
+	return failures == 0;
 }
 
 static void ct_gc(struct rotad *d)
@@ -276,10 +329,12 @@ static void run(struct rotad *d)
 {
 	unsigned long seen = 0;
 	time_t last_gc = time(NULL);
+	double retry_at = 0;		/* after a failed sync: when to try again */
+	long retry_ms = RETRY_MIN_MS;
 
 	while (!d->stop) {
 		struct timespec until;
-		bool ready, dirty;
+		bool ready, dirty, retry;
 
 		clock_gettime(CLOCK_REALTIME, &until);
 		until.tv_sec += 1;
@@ -289,15 +344,23 @@ static void run(struct rotad *d)
 		ready = d->cache.synced[CACHE_SERVICES] && d->cache.synced[CACHE_SLICES];
 		dirty = d->cache.generation != seen;
 		pthread_mutex_unlock(&d->cache.lock);
+		retry = retry_at && wall_now() >= retry_at;
 
 		/* Nothing is written until both lists are in: a partial view
 		 * would delete services that are only not listed yet. */
-		if (ready && dirty) {
+		if (ready && (dirty || retry)) {
 			usleep(10000);	/* let a burst of events land in one sync */
 			pthread_mutex_lock(&d->cache.lock);
 			seen = d->cache.generation;
 			pthread_mutex_unlock(&d->cache.lock);
-			sync_once(d);
+			if (sync_once(d)) {
+				retry_at = 0;
+				retry_ms = RETRY_MIN_MS;
+			} else {
+				retry_at = wall_now() + retry_ms / 1e3;
+				pr_info("sync: retrying in %.1f s", retry_ms / 1e3);
+				retry_ms = retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : retry_ms * 2;
+			}
 		}
 		if (time(NULL) - last_gc >= d->opts.ct_gc_interval_s) {
 			ct_gc(d);
@@ -328,9 +391,10 @@ int main(int argc, char **argv)
 	pthread_mutex_init(&d->stats_lock, NULL);
 	histogram_init(&d->sync_duration, sync_bounds);
 	histogram_init(&d->programming_latency, latency_bounds);
-	cache_init(&d->cache);
+	cache_init(&d->cache, d->opts.node_name);
 
-	if ((err = datapath_up(d)) || (err = client_up(d)))
+	/* Configuration errors end rotad before it touches the datapath. */
+	if ((err = client_up(d)) || (err = datapath_up(d)))
 		return 1;
 	err = reconciler_init(&d->rec, &d->dp, d->opts.maglev);
 	if (err) {

@@ -1,6 +1,7 @@
 /* Service and EndpointSlice parsing with kube-proxy's rules: which services
- * are proxied, which endpoints count as ready/serving/terminating, and one
- * log line per malformed field instead of a failed sync. */
+ * are proxied, which endpoints count as ready/serving/terminating and local,
+ * which of them back a Service port, and one log line per malformed field
+ * instead of a failed sync. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
@@ -86,7 +87,7 @@ int svc_parse(const cJSON *obj, struct svc_obj *out)
 {
 	const cJSON *spec = get(obj, "spec"), *ports = get(spec, "ports"), *p;
 	const char *type = get_str(spec, "type"), *cip = get_str(spec, "clusterIP");
-	const char *aff = get_str(spec, "sessionAffinity");
+	const char *aff = get_str(spec, "sessionAffinity"), *itp = get_str(spec, "internalTrafficPolicy");
 	struct in_addr in;
 	size_t i = 0;
 
@@ -111,6 +112,9 @@ int svc_parse(const cJSON *obj, struct svc_obj *out)
 		out->affinity_timeout = cJSON_IsNumber(t) && t->valuedouble >= 1 && t->valuedouble <= 86400
 					? (__u32)t->valuedouble : DEFAULT_AFFINITY_TIMEOUT;
 	}
+	/* ClusterIP traffic from this node goes to this node's endpoints only.
+	 * (externalTrafficPolicy concerns NodePort/LoadBalancer traffic.) */
+	out->itp_local = itp && !strcmp(itp, "Local");
 	out->ports = calloc((size_t)cJSON_GetArraySize(ports) + 1, sizeof(*out->ports));
 	if (!out->ports)
 		return -ENOMEM;
@@ -149,11 +153,11 @@ static bool cond(const cJSON *conds, const char *k, bool dflt)
 	return cJSON_IsBool(v) ? cJSON_IsTrue(v) : dflt;
 }
 
-int slice_parse(const cJSON *obj, struct slice_obj *out)
+int slice_parse(const cJSON *obj, const char *this_node, struct slice_obj *out)
 {
 	const cJSON *md = get(obj, "metadata"), *ports = get(obj, "ports"), *eps = get(obj, "endpoints"), *e;
 	const char *svc = get_str(get(md, "labels"), LABEL_SVC_NAME), *at = get_str(obj, "addressType");
-	size_t i = 0, cap = 0;
+	size_t i = 0;
 
 	memset(out, 0, sizeof(*out));
 	if (obj_key(obj, out->key))
@@ -180,33 +184,104 @@ int slice_parse(const cJSON *obj, struct slice_obj *out)
 	}
 	if (!out->ipv4)
 		return 0;
-	cJSON_ArrayForEach(e, eps)
-		cap += (size_t)cJSON_GetArraySize(get(e, "addresses"));
-	out->eps = calloc(cap + 1, sizeof(*out->eps));
+	out->eps = calloc((size_t)cJSON_GetArraySize(eps) + 1, sizeof(*out->eps));
 	if (!out->eps)
 		return -ENOMEM;
 	i = 0;
 	cJSON_ArrayForEach(e, eps) {
-		const cJSON *conds = get(e, "conditions"), *a;
-		/* Per the API: ready unset means ready; serving unset means ready. */
+		const cJSON *conds = get(e, "conditions"), *a = cJSON_GetArrayItem(get(e, "addresses"), 0);
+		const char *node = get_str(e, "nodeName");
+		/* Per the API: ready unset means ready; serving unset defers to ready. */
 		bool ready = cond(conds, "ready", true);
 		bool serving = cond(conds, "serving", ready);
 		bool terminating = cond(conds, "terminating", false);
+		struct in_addr in;
 
-		cJSON_ArrayForEach(a, get(e, "addresses")) {
-			struct in_addr in;
-
-			if (!cJSON_IsString(a) || inet_pton(AF_INET, a->valuestring, &in) != 1) {
-				pr_warn("endpointslice %s: endpoints[%zu].addresses \"%s\" is not an IPv4 address; "
-					"skipping it", out->key, i, cJSON_IsString(a) ? a->valuestring : "?");
-				continue;
-			}
+		/* kube-proxy uses addresses[0] only: the API says all addresses of
+		 * an endpoint are fungible, and IPv4 slices carry one. */
+		if (!a) {
+			pr_warn("endpointslice %s: endpoints[%zu].addresses is empty; skipping that endpoint", out->key, i);
+		} else if (!cJSON_IsString(a) || inet_pton(AF_INET, a->valuestring, &in) != 1) {
+			pr_warn("endpointslice %s: endpoints[%zu].addresses[0] \"%s\" is not an IPv4 address; "
+				"skipping that endpoint", out->key, i, cJSON_IsString(a) ? a->valuestring : "?");
+		} else {
 			out->eps[out->n_eps++] = (struct slice_ep){
 				.addr = in.s_addr, .ready = ready, .serving = serving, .terminating = terminating,
+				.local = node && this_node && !strcmp(node, this_node),
 			};
 		}
 		i++;
 	}
+	return 0;
+}
+
+int backend_cmp(const void *a, const void *b)
+{
+	const struct rota_svc_backend *x = a, *y = b;
+
+	if (x->addr != y->addr)
+		return x->addr < y->addr ? -1 : 1;
+	if (x->port != y->port)
+		return x->port < y->port ? -1 : 1;
+	return 0;
+}
+
+int svc_port_backends(const struct svc_obj *svc, const struct svc_port *sp, const struct slice_obj *const *slices,
+		      size_t n_slices, struct rota_svc_backend **out, size_t *n_out)
+{
+	struct rota_svc_backend *bes;
+	size_t cap = 0, n = 0, n_ready = 0;
+
+	for (size_t i = 0; i < n_slices; i++)
+		cap += slices[i]->n_eps;
+	bes = calloc(cap + 1, sizeof(*bes));
+	if (!bes)
+		return -ENOMEM;
+	for (size_t i = 0; i < n_slices; i++) {
+		const struct slice_obj *s = slices[i];
+		const struct slice_port *p = NULL;
+
+		for (size_t k = 0; k < s->n_ports; k++)
+			if (!strcmp(s->ports[k].name, sp->name) && s->ports[k].proto == sp->proto)
+				p = &s->ports[k];
+		if (!p)
+			continue;
+		for (size_t k = 0; k < s->n_eps; k++) {
+			const struct slice_ep *ep = &s->eps[k];
+			struct rota_svc_backend be = { .addr = ep->addr, .port = htons(p->port) };
+			bool dup = false;
+
+			/* internalTrafficPolicy Local: other nodes' endpoints do not
+			 * exist for this node, not even for the fallback below. */
+			if (svc->itp_local && !ep->local)
+				continue;
+			/* Ready endpoints serve; serving-but-terminating ones keep
+			 * their flows (and serve only if nothing is ready, below). */
+			if (!ep->ready && !(ep->serving && ep->terminating))
+				continue;
+			be.terminating = !ep->ready;
+			for (size_t j = 0; j < n; j++)
+				if (bes[j].addr == be.addr && bes[j].port == be.port) {
+					dup = true;
+					if (!be.terminating && bes[j].terminating) {
+						bes[j].terminating = false;
+						n_ready++;
+					}
+				}
+			if (dup)
+				continue;
+			bes[n++] = be;
+			n_ready += !be.terminating;
+		}
+	}
+	/* kube-proxy's fallback: with no ready endpoint, serving terminating
+	 * ones take traffic rather than refusing it. */
+	if (!n_ready)
+		for (size_t j = 0; j < n; j++)
+			bes[j].terminating = false;
+	qsort(bes, n, sizeof(*bes), backend_cmp);
+	*out = bes;
+	*n_out = n;
 	return 0;
 }
 

@@ -1,7 +1,6 @@
-/* The reconciler: builds every wanted frontend from the cache (ports matched
- * by name against each EndpointSlice of the service, ready/serving/
- * terminating as kube-proxy reads them), compares it with what the maps hold
- * and writes only services that differ. */
+/* The reconciler: builds every wanted frontend from the cache (each port's
+ * backends chosen by model.c's svc_port_backends), compares it with what the
+ * maps hold and writes only services that differ. */
 #include <errno.h>
 #include <search.h>
 #include <stdio.h>
@@ -39,17 +38,6 @@ static void entry_free(void *p)
 	free(e);
 }
 
-static int be_cmp(const void *a, const void *b)
-{
-	const struct rota_svc_backend *x = a, *y = b;
-
-	if (x->addr != y->addr)
-		return x->addr < y->addr ? -1 : 1;
-	if (x->port != y->port)
-		return x->port < y->port ? -1 : 1;
-	return 0;
-}
-
 int reconciler_init(struct reconciler *r, struct rota_dp *dp, bool maglev)
 {
 	struct rota_service *list;
@@ -69,7 +57,7 @@ int reconciler_init(struct reconciler *r, struct rota_dp *dp, bool maglev)
 			return -ENOMEM;
 		e->fe = list[i].fe;
 		e->svc = list[i];
-		qsort(e->svc.backends, e->svc.n_backends, sizeof(*e->svc.backends), be_cmp);
+		qsort(e->svc.backends, e->svc.n_backends, sizeof(*e->svc.backends), backend_cmp);
 		tsearch(e, &r->current, fe_cmp);
 		r->n_services++;
 		r->n_backends += e->svc.n_backends;
@@ -150,59 +138,6 @@ static void group_free(void *p)
 	free(g);
 }
 
-/* Backends of one service port: endpoints of every slice of the service
- * whose port of the same name and protocol gives the target port. */
-static int port_backends(const struct slice_group *g, const struct svc_port *sp, struct rota_service *out)
-{
-	size_t cap = 0, n_ready = 0;
-
-	for (size_t i = 0; g && i < g->n; i++)
-		cap += g->slices[i]->n_eps;
-	out->backends = calloc(cap + 1, sizeof(*out->backends));
-	if (!out->backends)
-		return -ENOMEM;
-	for (size_t i = 0; g && i < g->n; i++) {
-		const struct slice_obj *s = g->slices[i];
-		const struct slice_port *p = NULL;
-
-		for (size_t k = 0; k < s->n_ports; k++)
-			if (!strcmp(s->ports[k].name, sp->name) && s->ports[k].proto == sp->proto)
-				p = &s->ports[k];
-		if (!p)
-			continue;
-		for (size_t k = 0; k < s->n_eps; k++) {
-			const struct slice_ep *ep = &s->eps[k];
-			struct rota_svc_backend be = { .addr = ep->addr, .port = htons(p->port) };
-			bool dup = false;
-
-			/* Ready endpoints serve; serving-but-terminating ones keep
-			 * their flows (and serve only if nothing is ready, below). */
-			if (!ep->ready && !(ep->serving && ep->terminating))
-				continue;
-			be.terminating = !ep->ready;
-			for (size_t j = 0; j < out->n_backends; j++)
-				if (out->backends[j].addr == be.addr && out->backends[j].port == be.port) {
-					dup = true;
-					if (!be.terminating && out->backends[j].terminating) {
-						out->backends[j].terminating = false;
-						n_ready++;
-					}
-				}
-			if (dup)
-				continue;
-			out->backends[out->n_backends++] = be;
-			n_ready += !be.terminating;
-		}
-	}
-	/* kube-proxy's fallback: with no ready endpoint, serving terminating
-	 * ones take traffic rather than refusing it. */
-	if (!n_ready)
-		for (size_t j = 0; j < out->n_backends; j++)
-			out->backends[j].terminating = false;
-	qsort(out->backends, out->n_backends, sizeof(*out->backends), be_cmp);
-	return 0;
-}
-
 static void add_service(const void *obj, void *arg)
 {
 	const struct svc_obj *s = obj;
@@ -225,7 +160,8 @@ static void add_service(const void *obj, void *arg)
 		e->svc.fe = e->fe;
 		e->svc.type = ROTA_SVC_CLUSTER_IP;
 		e->svc.affinity_timeout = s->affinity_timeout;
-		if (port_backends(g ? *g : NULL, &s->ports[i], &e->svc)) {
+		if (svc_port_backends(s, &s->ports[i], g ? (*g)->slices : NULL, g ? (*g)->n : 0, &e->svc.backends,
+				      &e->svc.n_backends)) {
 			entry_free(e);
 			b->err = -ENOMEM;
 			return;
@@ -274,6 +210,14 @@ static void apply_desired(const void *node, VISIT which, void *arg)
 	have = tfind(want, &a->r->current, fe_cmp);
 	if (have && same_service(&(*have)->svc, &want->svc))
 		return;
+	/* What no retry can fix (more backends than Maglev or the maps take)
+	 * is skipped like any object rota cannot serve; only failed writes
+	 * count as failures, retried and reported by /healthz. */
+	if (rota_svc_validate(a->r->dp, &want->svc, err)) {
+		pr_warn("service %s: cannot be served: %s; skipping it", want->owner, err);
+		a->r->skipped++;
+		return;
+	}
 	if (rota_svc_upsert(a->r->dp, &want->svc, err)) {
 		pr_warn("service %s: %s", want->owner, err);
 		a->r->failures++;
@@ -333,7 +277,7 @@ int reconcile(struct reconciler *r, struct cache *c)
 	struct build b = {};
 	struct apply a = { .r = r };
 
-	r->upserts = r->deletes = r->failures = 0;
+	r->upserts = r->deletes = r->failures = r->skipped = 0;
 	pthread_mutex_lock(&c->lock);
 	cache_walk(c, CACHE_SLICES, add_slice, &b);
 	cache_walk(c, CACHE_SERVICES, add_service, &b);
@@ -345,8 +289,8 @@ int reconcile(struct reconciler *r, struct cache *c)
 		return 1;
 	}
 
+	/* Removals first: what goes frees map space for what comes. */
 	a.desired = b.desired;
-	twalk_r(b.desired, apply_desired, &a);
 	twalk_r(r->current, find_stale, &a);
 	for (size_t i = 0; i < a.n_stale; i++) {
 		struct fe_entry *e = a.stale[i];
@@ -365,6 +309,7 @@ int reconcile(struct reconciler *r, struct cache *c)
 		entry_free(e);
 	}
 	free(a.stale);
+	twalk_r(b.desired, apply_desired, &a);
 	tdestroy(b.desired, entry_free);
 	return (int)r->failures;
 }

@@ -12,7 +12,7 @@ struct reconciler {
 	void *current;		/* tsearch tree of what the maps hold, by frontend */
 	size_t n_services, n_backends;
 	/* Last sync's outcome. */
-	size_t upserts, deletes, failures;
+	size_t upserts, deletes, failures, skipped;
 };
 
 /* Reads back what the maps hold (after a restart: what the previous agent
@@ -20,5 +20,6 @@ struct reconciler {
 int reconciler_init(struct reconciler *r, struct rota_dp *dp, bool maglev);
 void reconciler_free(struct reconciler *r);
 /* One sync. Takes the cache lock while computing the desired state only.
- * Returns the number of failed operations (logged). */
+ * Returns the number of failed map writes (logged); services rota cannot
+ * serve are logged and counted in `skipped`, not as failures. */
 int reconcile(struct reconciler *r, struct cache *c);

@@ -26,8 +26,9 @@ struct rotad_opts {
 	const char *healthz_bind;
 	const char *metrics_bind;
 	bool maglev;
-	int healthz_timeout_s;		/* pending change older than this → 503 */
-	int watch_timeout_s;
+	int healthz_timeout_s;		/* a change unapplied for longer → 503 */
+	int watch_timeout_s;		/* server-side timeoutSeconds of each watch */
+	int watch_idle_timeout_s;	/* a watch silent this long is restarted */
 	int ct_gc_interval_s;
 };
 
@@ -43,7 +44,7 @@ struct rotad {
 
 	pthread_mutex_t stats_lock;	/* guards everything below */
 	double last_sync;		/* wall time of the last successful sync; 0: none yet */
-	double last_queued;		/* oldest change not yet applied at the last look */
+	unsigned long healthz_200, healthz_503;	/* /healthz answers, for metrics */
 	struct histogram sync_duration;
 	struct histogram programming_latency;
 	unsigned long syncs, sync_failures;

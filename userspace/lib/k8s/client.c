@@ -4,10 +4,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <curl/curl.h>
 #include "client.h"
+#include "log.h"
 
+/* A token file is re-read when it changes (kubelet swaps projected tokens in
+ * atomically, so its inode changes) and at least this often. */
 #define TOKEN_REREAD_S 60
+/* TCP keepalive on API connections: a peer that vanished is noticed even
+ * when nothing is being sent. */
+#define KEEPALIVE_IDLE_S 30L
+#define KEEPALIVE_INTVL_S 10L
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 
@@ -33,28 +41,59 @@ void k8s_client_free(struct k8s_client *c)
 	pthread_mutex_destroy(&c->lock);
 }
 
-/* The bearer header value, re-reading a token file once a minute. */
+static bool same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_ino == b->st_ino && a->st_dev == b->st_dev && a->st_size == b->st_size &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+/* Reads the token file into c->token. Lock held. A file that cannot be read
+ * (mid-rotation) keeps the token we have. */
+static void token_reread(struct k8s_client *c, time_t now, const struct stat *st)
+{
+	FILE *f = fopen(c->cfg.token_file, "r");
+	char buf[8192];
+	size_t n;
+
+	if (!f) {
+		pr_warn("token file %s: %s; keeping the token read before", c->cfg.token_file, strerror(errno));
+		c->token_read_at = now;
+		return;
+	}
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
+		n--;
+	buf[n] = '\0';
+	if (!n) {
+		pr_warn("token file %s is empty; keeping the token read before", c->cfg.token_file);
+	} else {
+		if (c->token && strcmp(c->token, buf))
+			pr_info("token file %s changed: using the new token", c->cfg.token_file);
+		free(c->token);
+		c->token = strdup(buf);
+	}
+	c->token_read_at = now;
+	if (st)
+		c->token_stat = *st;
+}
+
+/* The bearer header value. A token file is re-read when it changed, when a
+ * minute has passed, or after the server refused the token (401). */
 static char *auth_header(struct k8s_client *c)
 {
 	char *hdr = NULL;
 	time_t now = time(NULL);
 
 	pthread_mutex_lock(&c->lock);
-	if (c->cfg.token_file && (!c->token || now - c->token_read_at >= TOKEN_REREAD_S)) {
-		FILE *f = fopen(c->cfg.token_file, "r");
+	if (c->cfg.token_file) {
+		struct stat st;
+		bool have_st = stat(c->cfg.token_file, &st) == 0;
 
-		if (f) {
-			char buf[8192];
-			size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-
-			fclose(f);
-			while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
-				n--;
-			buf[n] = '\0';
-			free(c->token);
-			c->token = strdup(buf);
-			c->token_read_at = now;
-		}
+		if (!c->token || c->token_stale || now - c->token_read_at >= TOKEN_REREAD_S ||
+		    (have_st && !same_file(&st, &c->token_stat)))
+			token_reread(c, now, have_st ? &st : NULL);
+		c->token_stale = false;
 	}
 	if (!c->token && c->cfg.token)
 		c->token = strdup(c->cfg.token);
@@ -62,6 +101,16 @@ static char *auth_header(struct k8s_client *c)
 		hdr = NULL;
 	pthread_mutex_unlock(&c->lock);
 	return hdr;
+}
+
+/* A 401 may mean our token expired: read the file again before the next request. */
+static void note_status(struct k8s_client *c, long status)
+{
+	if (status != 401 || !c->cfg.token_file)
+		return;
+	pthread_mutex_lock(&c->lock);
+	c->token_stale = true;
+	pthread_mutex_unlock(&c->lock);
 }
 
 static CURL *easy_for(struct k8s_client *c, const char *path, struct curl_slist **headers)
@@ -80,6 +129,9 @@ static CURL *easy_for(struct k8s_client *c, const char *path, struct curl_slist 
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
 	curl_easy_setopt(h, CURLOPT_USERAGENT, "rotad/1 (linux/amd64) rota");
+	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(h, CURLOPT_TCP_KEEPIDLE, KEEPALIVE_IDLE_S);
+	curl_easy_setopt(h, CURLOPT_TCP_KEEPINTVL, KEEPALIVE_INTVL_S);
 	if (c->cfg.insecure) {
 		curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
 		curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
@@ -117,6 +169,13 @@ static CURL *easy_for(struct k8s_client *c, const char *path, struct curl_slist 
 	return h;
 }
 
+/* libcurl's detailed message when it left one ("SSL certificate problem:
+ * unable to get local issuer certificate"), else the generic one. */
+static const char *curl_err(CURLcode rc, const char *detail)
+{
+	return detail && *detail ? detail : curl_easy_strerror(rc);
+}
+
 struct body {
 	char *buf;
 	size_t len;
@@ -142,7 +201,7 @@ int k8s_request(struct k8s_client *c, const char *method, const char *path, cons
 {
 	struct curl_slist *headers = NULL;
 	struct body b = {};
-	char ct[128];
+	char ct[128], detail[CURL_ERROR_SIZE] = "";
 	CURLcode rc;
 	CURL *h = easy_for(c, path, &headers);
 
@@ -152,6 +211,7 @@ int k8s_request(struct k8s_client *c, const char *method, const char *path, cons
 		snprintf(err, K8S_ERR_LEN, "%s %s: out of memory", method, path);
 		return -ENOMEM;
 	}
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, detail);
 	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
 	if (body) {
 		snprintf(ct, sizeof(ct), "Content-Type: %s", content_type ? content_type : "application/json");
@@ -167,8 +227,9 @@ int k8s_request(struct k8s_client *c, const char *method, const char *path, cons
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
 	curl_slist_free_all(headers);
 	curl_easy_cleanup(h);
+	note_status(c, *status);
 	if (rc != CURLE_OK) {
-		snprintf(err, K8S_ERR_LEN, "%s %s%s: %s", method, c->cfg.server, path, curl_easy_strerror(rc));
+		snprintf(err, K8S_ERR_LEN, "%s %s%s: %s", method, c->cfg.server, path, curl_err(rc, detail));
 		free(b.buf);
 		return -EIO;
 	}
@@ -204,7 +265,18 @@ struct watch_ctx {
 	const volatile int *stop;
 	int cb_ret;
 	int bad_json;
+	double idle_s;		/* silence limit */
+	double last_data;	/* monotonic time of the last byte received */
+	bool silent;		/* ended because nothing arrived for idle_s */
 };
+
+static double mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 static int watch_value(void *arg, const char *json, size_t len)
 {
@@ -235,23 +307,35 @@ static size_t watch_write(char *data, size_t size, size_t nmemb, void *arg)
 
 	if (w->stop && *w->stop)
 		return 0;
+	w->last_data = mono_now();
 	if (json_stream_feed(&w->js, data, n, watch_value, w))
 		return 0;	/* aborts the transfer */
 	return n;
 }
 
+/* libcurl calls this at least once a second while the transfer lasts: the
+ * place to notice a stop request and a stream that went silent (no event,
+ * no bookmark, not even the server ending it) on a connection that is still
+ * open, e.g. black-holed by a middlebox. */
 static int watch_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
 {
 	struct watch_ctx *w = arg;
 
-	return w->stop && *w->stop;
+	if (w->stop && *w->stop)
+		return 1;
+	if (w->idle_s > 0 && mono_now() - w->last_data > w->idle_s) {
+		w->silent = true;
+		return 1;
+	}
+	return 0;
 }
 
 int k8s_watch(struct k8s_client *c, const char *path, int idle_timeout_s, k8s_watch_cb cb, void *arg,
 	      const volatile int *stop, long *status, char err[K8S_ERR_LEN])
 {
-	struct watch_ctx w = { .cb = cb, .arg = arg, .stop = stop };
+	struct watch_ctx w = { .cb = cb, .arg = arg, .stop = stop, .idle_s = idle_timeout_s };
 	struct curl_slist *headers = NULL;
+	char detail[CURL_ERROR_SIZE] = "";
 	CURLcode rc;
 	CURL *h = easy_for(c, path, &headers);
 	int ret = 0;
@@ -259,28 +343,32 @@ int k8s_watch(struct k8s_client *c, const char *path, int idle_timeout_s, k8s_wa
 	*status = 0;
 	if (!h)
 		return -ENOMEM;
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, detail);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, watch_write);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &w);
 	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
 	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, watch_progress);
 	curl_easy_setopt(h, CURLOPT_XFERINFODATA, &w);
-	/* A watch that goes silent (no event, no bookmark) is restarted. */
-	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, (long)idle_timeout_s);
+	/* The silence clock starts with the request: connecting and the
+	 * response headers count against it too. */
+	w.last_data = mono_now();
 	rc = curl_easy_perform(h);
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
 	curl_slist_free_all(headers);
 	curl_easy_cleanup(h);
 	json_stream_free(&w.js);
+	note_status(c, *status);
 
-	if (w.cb_ret || (stop && *stop))
-		ret = -ECANCELED;
-	else if (rc == CURLE_OPERATION_TIMEDOUT)
+	if (w.silent)
 		ret = -ETIMEDOUT;
+	else if (w.cb_ret || (stop && *stop))
+		ret = -ECANCELED;
 	else if (rc != CURLE_OK)
 		ret = -EIO;
-	if (ret && ret != -ECANCELED)
-		snprintf(err, K8S_ERR_LEN, "watch %s%s: %s", c->cfg.server, path,
-			 ret == -ETIMEDOUT ? "silent for too long" : curl_easy_strerror(rc));
+	if (ret == -ETIMEDOUT)
+		snprintf(err, K8S_ERR_LEN, "watch %s%s: nothing received for %d s (no event, no bookmark)",
+			 c->cfg.server, path, idle_timeout_s);
+	else if (ret && ret != -ECANCELED)
+		snprintf(err, K8S_ERR_LEN, "watch %s%s: %s", c->cfg.server, path, curl_err(rc, detail));
 	return ret;
 }

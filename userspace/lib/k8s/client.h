@@ -2,15 +2,19 @@
  * streams parsed incrementally, with TLS and bearer/client-cert auth. */
 #pragma once
 #include <pthread.h>
+#include <stdbool.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <cjson/cJSON.h>
 #include "kubeconfig.h"
 
 struct k8s_client {
 	struct k8s_config cfg;
-	pthread_mutex_t lock;	/* guards the token */
+	pthread_mutex_t lock;	/* guards the token fields */
 	char *token;
 	time_t token_read_at;
+	struct stat token_stat;	/* of the token file when read: a change means a new token */
+	bool token_stale;	/* the server answered 401: read the file again */
 };
 
 /* Takes ownership of cfg's contents. */
@@ -35,7 +39,8 @@ const char *k8s_status_msg(const cJSON *st);
 typedef int (*k8s_watch_cb)(void *arg, const char *type, cJSON *object);
 
 /* Streams a watch (path must carry watch=1). Returns 0 when the server
- * closed it, -ETIMEDOUT when nothing arrived for idle_timeout_s seconds,
+ * closed it, -ETIMEDOUT when not a byte arrived for idle_timeout_s seconds
+ * (a silent stream on a connection that looks open; 0 disables the check),
  * -ECANCELED when *stop was set or cb asked to stop, other negative errors
  * otherwise. *status is the HTTP status. */
 int k8s_watch(struct k8s_client *c, const char *path, int idle_timeout_s, k8s_watch_cb cb, void *arg,

@@ -9,7 +9,6 @@
 #include <openssl/evp.h>
 #include "kubeconfig.h"
 
-#define SA_DIR "/var/run/secrets/kubernetes.io/serviceaccount"
 
 static yaml_node_t *map_get(yaml_document_t *doc, yaml_node_t *map, const char *key)
 {
@@ -156,6 +155,13 @@ int k8s_config_from_kubeconfig(const char *path, struct k8s_config *c, char err[
 				&c->cert_pem, &c->cert_file, err) ||
 		    pem_or_file(&doc, user, "client-key-data", "client-key", dir, &c->key_pem, &c->key_file, err))
 			goto out;
+		/* As kubectl: a certificate is useless without its key and the other way round. */
+		if (!(c->cert_pem || c->cert_file) != !(c->key_pem || c->key_file)) {
+			snprintf(err, K8S_ERR_LEN, "kubeconfig %s: user \"%s\" has client-%s(-data) without client-%s(-data)",
+				 path, scalar(&doc, ctx, "user"), c->cert_pem || c->cert_file ? "certificate" : "key",
+				 c->cert_pem || c->cert_file ? "key" : "certificate");
+			goto out;
+		}
 	}
 	c->namespace = strdup((s = scalar(&doc, ctx, "namespace")) ? s : "default");
 	ret = 0;
@@ -178,35 +184,69 @@ static char *read_file(const char *path)
 	if (!f)
 		return NULL;
 	if (getdelim(&buf, &len, '\0', f) < 0) {
+		/* An empty file: "" (a read error reads as empty too). */
 		free(buf);
-		buf = NULL;
+		buf = strdup("");
 	}
 	fclose(f);
 	return buf;
 }
 
+/* A file the service account must provide: readable and not empty. */
+static int sa_file(const char *dir, const char *name, char **path, char err[K8S_ERR_LEN])
+{
+	char *text;
+
+	if (asprintf(path, "%s/%s", dir, name) < 0) {
+		*path = NULL;
+		return -ENOMEM;
+	}
+	text = read_file(*path);
+	if (!text || !*text) {
+		int e = text ? ENODATA : errno;
+
+		snprintf(err, K8S_ERR_LEN, "in-cluster config: %s: %s (is the service account mounted? %s)", *path,
+			 text ? "empty" : strerror(e), K8S_SA_DIR_ENV " overrides the directory");
+		free(text);
+		return -e;
+	}
+	free(text);
+	return 0;
+}
+
 int k8s_config_in_cluster(struct k8s_config *c, char err[K8S_ERR_LEN])
 {
 	const char *host = getenv("KUBERNETES_SERVICE_HOST"), *port = getenv("KUBERNETES_SERVICE_PORT");
-	const char *sa = getenv("K8S_SA_DIR") ? getenv("K8S_SA_DIR") : SA_DIR;
-	char path[512];
+	const char *sa = getenv(K8S_SA_DIR_ENV) && *getenv(K8S_SA_DIR_ENV) ? getenv(K8S_SA_DIR_ENV) : K8S_SA_DIR;
+	char path[512], *ns;
+	int ret;
 
 	memset(c, 0, sizeof(*c));
-	if (!host || !port) {
+	if (!host || !*host || !port || !*port) {
 		snprintf(err, K8S_ERR_LEN, "in-cluster config: KUBERNETES_SERVICE_HOST/PORT not set "
 			 "(not running in a pod? pass --kubeconfig)");
 		return -ENOENT;
 	}
-	if (asprintf(&c->server, strchr(host, ':') ? "https://[%s]:%s" : "https://%s:%s", host, port) < 0)
+	if (asprintf(&c->server, strchr(host, ':') ? "https://[%s]:%s" : "https://%s:%s", host, port) < 0) {
+		c->server = NULL;
 		return -ENOMEM;
-	snprintf(path, sizeof(path), "%s/token", sa);
-	c->token_file = strdup(path);
-	snprintf(path, sizeof(path), "%s/ca.crt", sa);
-	c->ca_file = strdup(path);
+	}
+	/* The token is read now to fail early, and again whenever it changes
+	 * (client.c); the server is verified against the CA, never skipped. */
+	if ((ret = sa_file(sa, "token", &c->token_file, err)) || (ret = sa_file(sa, "ca.crt", &c->ca_file, err))) {
+		k8s_config_free(c);
+		return ret;
+	}
 	snprintf(path, sizeof(path), "%s/namespace", sa);
-	c->namespace = read_file(path);
-	if (!c->namespace)
-		c->namespace = strdup("default");
+	ns = read_file(path);
+	if (ns) {
+		ns[strcspn(ns, " \t\r\n")] = '\0';
+		if (!*ns) {
+			free(ns);
+			ns = NULL;
+		}
+	}
+	c->namespace = ns ? ns : strdup("default");
 	return 0;
 }
 
