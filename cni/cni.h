@@ -1,7 +1,8 @@
 /* rota-cni: a CNI 1.0/1.1 plugin. Shared declarations of its parts:
- * main.c (environment, dispatch, results, errors), conf.c (network config),
- * ipam.c (built-in allocator, delegation), net.c (netlink via libnl-route-3),
- * state.c (attachment records for DEL/GC). */
+ * main.c (environment, dispatch, ADD/DEL/CHECK/STATUS, results, errors),
+ * gc.c (GC), conf.c (network config), ipam.c (built-in allocator,
+ * delegation), net.c (netlink via libnl-route-3), datapath.c (tc attach and
+ * endpoint entries), state.c (attachment records for DEL/GC). */
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
@@ -33,12 +34,18 @@ enum {
 #define ROTA_CNI_BUILTIN_IPAM "rota-ipam"
 #define ROTA_CNI_HOST_PREFIX "rota"
 #define ROTA_CNI_STATE_ROOT "/var/lib/rota-cni"
+/* Host veth alias: "rota-cni <network> <containerID> <ifname>", so GC can
+ * tell this network's veths from others' and undo one without a record. */
+#define ROTA_CNI_ALIAS_PREFIX "rota-cni"
 
 /* Sets the error to report (first one wins); returns -1. */
 int cni_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Adopts a delegated plugin's error JSON verbatim; returns -1. */
 int cni_error_raw(const char *json);
 int cni_error_code(void);
+const char *cni_error_msg(void);
+/* Forgets the error (GC logs one attachment's failure and goes on). */
+void cni_error_clear(void);
 
 struct cni_env {
 	const char *command;
@@ -93,11 +100,20 @@ int net_init(void);			/* remembers the host netns */
 int net_open_netns(const char *path);	/* fd or -errno */
 int net_pod_exists(int nsfd, const char *ifname);	/* 1, 0, <0 */
 int net_add(int nsfd, const char *ifname, const char *host_name, int mtu, in_addr_t ip,
-	    struct pod_link *out);
+	    const char *alias, struct pod_link *out);
 int net_host_link(const char *host_name, int *ifindex);	/* 0, -ENODEV */
 int net_del_host(const char *host_name);	/* 0 also when gone */
 int net_check(int nsfd, const char *ifname, const char *host_name, in_addr_t ip);
 void net_host_name(const char *cid, const char *ifname, char out[16]);
+/* Every veth in the host netns named like rota's host side; a non-zero
+ * return from cb stops the walk and is returned. */
+struct host_veth {
+	char name[16];
+	int ifindex;
+	const char *alias;	/* NULL when it has none */
+};
+typedef int (*host_veth_cb)(const struct host_veth *v, void *arg);
+int net_foreach_host_veth(host_veth_cb cb, void *arg);
 
 /* ipam.c */
 int ipam_add(struct cni_conf *c, const struct cni_env *e, in_addr_t *ip);
@@ -124,7 +140,23 @@ int state_remove(const struct cni_conf *c, const char *cid, const char *ifname);
 typedef int (*state_cb)(const struct att_rec *r, void *arg);
 int state_foreach(const struct cni_conf *c, state_cb cb, void *arg);
 int state_lock(const struct cni_conf *c);	/* fd, flock()ed; close() to unlock */
+/* The host veth alias (ROTA_CNI_ALIAS_PREFIX); parse: 0 if it is rota-cni's
+ * for network name (cid/ifname empty when the alias only names the network). */
+void state_alias(const struct cni_conf *c, const char *cid, const char *ifname, char *out, size_t len);
+int state_alias_parse(const struct cni_conf *c, const char *alias, char cid[256], char ifname[16]);
 
-/* dp glue (main.c) */
+/* datapath.c: the pinned maps are opened once per call. */
+int dp_ready(const struct cni_conf *c, int code);	/* error code to report when not loaded */
 int dp_wire(const struct cni_conf *c, const struct pod_link *l, in_addr_t ip);
 void dp_unwire(const struct cni_conf *c, int host_ifindex, in_addr_t ip);
+int dp_check(const struct cni_conf *c, const char *host_name, in_addr_t ip);
+in_addr_t dp_endpoint_of(const struct cni_conf *c, int host_ifindex);	/* 0: none */
+/* GC: tc link pins whose veth is gone, endpoint entries naming a missing
+ * interface. Returns how many were removed. */
+int dp_gc(const struct cni_conf *c);
+
+/* main.c: undoes one attachment whatever is left of it (DEL, GC). */
+int attachment_teardown(struct cni_conf *c, const struct cni_env *e, const char *cid, const char *ifname,
+			in_addr_t ip_hint, bool gc);
+/* gc.c */
+int cmd_gc(struct cni_conf *c, const struct cni_env *e);

@@ -2,17 +2,24 @@
 # Installs rota-cni on a node: the binary into the CNI bin directory and a
 # conflist (rota-cni, then portmap and bandwidth) into the CNI config
 # directory. Both writes are atomic (temp file + rename), so a runtime never
-# reads a half-written plugin or config. Used as-is by a DaemonSet init step.
+# reads a half-written plugin or config. `make install` runs it, and so does
+# the init container of deploy/rotad-daemonset.yaml (host dirs under /host).
 #
 # Environment (defaults in brackets):
 #   DESTDIR        root to install under [/] (tests use a temp dir)
 #   CNI_BIN_DIR    [/opt/cni/bin]      CNI_CONF_DIR  [/etc/cni/net.d]
 #   ROTA_CNI_BIN   binary to install [build/bin/rota-cni next to this script];
-#                  its -podcidr helper (kubeconfig mode) goes along
+#                  its -podcidr helper goes along
 #   NETWORK_NAME   [rota]              CONF_NAME     [10-rota.conflist]
-#   POD_CIDR       the node's pod CIDR for the built-in IPAM, or
-#   KUBECONFIG     a kubeconfig to read the Node's spec.podCIDR (NODE_NAME [hostname])
+#   POD_CIDR       the node's pod CIDR for the built-in IPAM, or "node": this
+#                  node's spec.podCIDR, read now (NODE_NAME; through
+#                  KUBECONFIG if set, else the pod's in-cluster config) and
+#                  written as the CIDR (a Node's podCIDR never changes)
+#   KUBECONFIG     without POD_CIDR: a kubeconfig (path on the node) through
+#                  which rota-cni reads the Node's spec.podCIDR on each ADD
+#                  (NODE_NAME [hostname])
 #   BPFFS_DIR      [/sys/fs/bpf/rota]  MTU [unset: kernel default]
+#   DATA_DIR       rota-cni's state directory [unset: /var/lib/rota-cni]
 #   CHAIN          extra plugins after rota-cni ["portmap bandwidth"]
 set -euo pipefail
 
@@ -32,6 +39,16 @@ die() {
 }
 [[ -x $ROTA_CNI_BIN ]] || die "$ROTA_CNI_BIN is not built (make build/bin/rota-cni)"
 [[ $NETWORK_NAME =~ ^[A-Za-z0-9_.-]+$ ]] || die "NETWORK_NAME $NETWORK_NAME: letters, digits, _ . - only"
+[[ -z ${DATA_DIR:-} || $DATA_DIR == /* ]] || die "DATA_DIR $DATA_DIR is not an absolute path"
+if [[ ${POD_CIDR:-} == node ]]; then
+	[[ -n ${NODE_NAME:-} ]] || die "POD_CIDR=node needs NODE_NAME (the Node to read spec.podCIDR from)"
+	helper=$ROTA_CNI_BIN-podcidr
+	[[ -x $helper ]] || die "$helper is missing (it reads the Node's podCIDR)"
+	# Exit 3 (API unreachable, no podCIDR yet): an init container is retried.
+	POD_CIDR=$("$helper" "${KUBECONFIG:---in-cluster}" "$NODE_NAME") ||
+		die "could not read Node $NODE_NAME's spec.podCIDR (${KUBECONFIG:-in-cluster config}; see above)"
+	echo "rota-cni install: Node $NODE_NAME has podCIDR $POD_CIDR"
+fi
 if [[ -n ${POD_CIDR:-} ]]; then
 	[[ $POD_CIDR =~ ^([0-9]{1,3}\.){3}[0-9]{1,3}/[0-9]{1,2}$ ]] || die "POD_CIDR $POD_CIDR is not an IPv4 CIDR"
 	ipam="{ \"type\": \"rota-ipam\", \"subnet\": \"$POD_CIDR\" }"
@@ -42,7 +59,7 @@ elif [[ -n ${KUBECONFIG:-} ]]; then
       \"kubeconfig\": \"$KUBECONFIG\"${NODE_NAME:+,
       \"nodeName\": \"$NODE_NAME\"}"
 else
-	die "set POD_CIDR (the node's pod CIDR) or KUBECONFIG (to read it from the Node)"
+	die "set POD_CIDR (the node's pod CIDR, or \"node\" to read it from the Node now) or KUBECONFIG (to read it on each ADD)"
 fi
 [[ -z ${MTU:-} || $MTU =~ ^[0-9]+$ ]] || die "MTU $MTU is not a number"
 
@@ -76,7 +93,8 @@ cat >"$tmp" <<JSON
     {
       "type": "rota-cni",
       "bpffsDir": "$BPFFS_DIR"${MTU:+,
-      \"mtu\": $MTU}$kube,
+      \"mtu\": $MTU}${DATA_DIR:+,
+      \"dataDir\": \"$DATA_DIR\"}$kube,
       "ipam": $ipam
     }$chain
   ]

@@ -181,6 +181,22 @@ static bool in_subnet(const struct cni_conf *c, in_addr_t a)
 	return (ntohl(a) & mask) == ntohl(c->subnet);
 }
 
+/* Best effort (it only steers the next search). Overwritten in place and cut
+ * to length: truncating to zero first would make ext4 flush the file to
+ * disk on close (auto_da_alloc), on every ADD. */
+static void last_reserved_write(const char *path, const char *ip)
+{
+	size_t len = strlen(ip);
+	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+
+	if (fd < 0)
+		return;
+	if (pwrite(fd, ip, len, 0) != (ssize_t)len || ftruncate(fd, (off_t)len)) {
+		/* the next ADD searches from the start of the range */
+	}
+	close(fd);
+}
+
 static int builtin_add(struct cni_conf *c, const struct cni_env *e, in_addr_t *ip)
 {
 	uint32_t first = ntohl(first_addr(c)), last = ntohl(last_addr(c)), cur, start;
@@ -220,11 +236,7 @@ static int builtin_add(struct cni_conf *c, const struct cni_env *e, in_addr_t *i
 				close(lock);
 				return cni_error(CNI_ERR_IO, "write %s", p);
 			}
-			f = fopen(lastp, "we");
-			if (f) {
-				fprintf(f, "%s", b);
-				fclose(f);
-			}
+			last_reserved_write(lastp, b);
 			close(lock);
 			*ip = htonl(cur);
 			return 0;

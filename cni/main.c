@@ -12,9 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <bpf/bpf.h>
 #include "cni.h"
-#include "dp.h"
 #include "log.h"
 
 /* ------------------------------------------------------------ errors */
@@ -53,6 +51,19 @@ int cni_error_raw(const char *json)
 int cni_error_code(void)
 {
 	return err_code;
+}
+
+const char *cni_error_msg(void)
+{
+	return err_msg;
+}
+
+void cni_error_clear(void)
+{
+	err_code = 0;
+	err_msg[0] = 0;
+	free(err_raw);
+	err_raw = NULL;
 }
 
 static int print_error(void)
@@ -134,83 +145,6 @@ static int env_validate(struct cni_env *e)
 	return 0;
 }
 
-/* ------------------------------------------------------------ datapath */
-
-static int dp_ready(const struct cni_conf *c, int code)
-{
-	char p[512];
-	struct rota_dp dp;
-
-	if (rota_dp_open(&dp, c->bpffs_dir))
-		return cni_error(code, "rota datapath is not loaded in %s (run `rota load --bpffs-dir %s`)",
-				 c->bpffs_dir, c->bpffs_dir);
-	rota_dp_close(&dp);
-	snprintf(p, sizeof(p), "%s/%s/rota_from_pod", c->bpffs_dir, ROTA_PROGS_SUBDIR);
-	if (access(p, F_OK))
-		return cni_error(code, "rota's tc programs are not pinned in %s/%s", c->bpffs_dir, ROTA_PROGS_SUBDIR);
-	return 0;
-}
-
-int dp_wire(const struct cni_conf *c, const struct pod_link *l, in_addr_t ip)
-{
-	struct rota_endpoint ep = { .ifindex = (__u32)l->host_ifindex };
-	struct rota_dp dp;
-	int err;
-
-	err = rota_dp_attach_veth(c->bpffs_dir, l->host_name);
-	if (err)
-		return cni_error(ROTA_ERR_DATAPATH, "attach rota's tc programs to %s from %s: %s", l->host_name,
-				 c->bpffs_dir, strerror(-err));
-	memcpy(ep.mac, l->pod_mac, 6);
-	memcpy(ep.node_mac, l->host_mac, 6);
-	err = rota_dp_open(&dp, c->bpffs_dir);
-	if (err)
-		return cni_error(ROTA_ERR_DATAPATH, "open maps in %s: %s", c->bpffs_dir, strerror(-err));
-	if (bpf_map_update_elem(dp.endpoints_fd, &ip, &ep, BPF_ANY))
-		err = -errno;
-	rota_dp_close(&dp);
-	if (err)
-		return cni_error(ROTA_ERR_DATAPATH, "write %s entry: %s", ROTA_MAP_ENDPOINTS4, strerror(-err));
-	return 0;
-}
-
-/* Best effort: links by ifindex (the veth may be gone with its netns),
- * the endpoint entry only if it is still ours. */
-void dp_unwire(const struct cni_conf *c, int host_ifindex, in_addr_t ip)
-{
-	struct rota_endpoint ep;
-	struct rota_dp dp;
-	if (host_ifindex > 0)
-		rota_dp_detach_ifindex(c->bpffs_dir, host_ifindex);
-	if (!ip || rota_dp_open(&dp, c->bpffs_dir))
-		return;
-	if (bpf_map_lookup_elem(dp.endpoints_fd, &ip, &ep) == 0 &&
-	    (host_ifindex <= 0 || ep.ifindex == (__u32)host_ifindex))
-		bpf_map_delete_elem(dp.endpoints_fd, &ip);
-	rota_dp_close(&dp);
-}
-
-static int dp_check(const struct cni_conf *c, const char *host_name, in_addr_t ip)
-{
-	struct rota_endpoint ep;
-	struct rota_dp dp;
-	char b[16];
-	int ifindex, err = 0;
-
-	if (net_host_link(host_name, &ifindex))
-		return cni_error(ROTA_ERR_CHECK, "host-side veth %s is missing", host_name);
-	if (!rota_dp_veth_attached(c->bpffs_dir, ifindex))
-		return cni_error(ROTA_ERR_CHECK, "rota's tc programs are not attached to %s (in %s)", host_name,
-				 c->bpffs_dir);
-	if (rota_dp_open(&dp, c->bpffs_dir))
-		return cni_error(ROTA_ERR_CHECK, "rota datapath is not loaded in %s", c->bpffs_dir);
-	if (bpf_map_lookup_elem(dp.endpoints_fd, &ip, &ep) || ep.ifindex != (__u32)ifindex)
-		err = cni_error(ROTA_ERR_CHECK, "%s has no entry for %s on %s", ROTA_MAP_ENDPOINTS4, ip_str(ip, b),
-				host_name);
-	rota_dp_close(&dp);
-	return err;
-}
-
 /* ------------------------------------------------------------ commands */
 
 static void mac_str(const unsigned char m[6], char out[18])
@@ -283,7 +217,7 @@ static int cmd_add(struct cni_conf *c, const struct cni_env *e)
 	struct att_rec rec = { 0 };
 	struct pod_link l;
 	in_addr_t ip = 0;
-	char host[16];
+	char host[16], alias[256];
 	int nsfd, ex;
 	cJSON *res;
 	char *s;
@@ -310,7 +244,8 @@ static int cmd_add(struct cni_conf *c, const struct cni_env *e)
 	rec.ip = ip;
 	if (state_write(c, &rec))
 		goto undo_ipam;
-	if (net_add(nsfd, e->ifname, host, c->mtu, ip, &l))
+	state_alias(c, e->container_id, e->ifname, alias, sizeof(alias));
+	if (net_add(nsfd, e->ifname, host, c->mtu, ip, alias, &l))
 		goto undo_net;
 	rec.host_ifindex = l.host_ifindex;
 	if (state_write(c, &rec) || dp_wire(c, &l, ip))
@@ -331,26 +266,32 @@ undo_ipam:
 	{
 		/* Keep the first error; the rollback's own errors are only logged. */
 		int saved = err_code;
+		char msg[sizeof(err_msg)];
 
+		memcpy(msg, err_msg, sizeof(msg));
 		err_code = 0;
 		if (ipam_del(c, e, e->container_id, e->ifname, ip))
 			fprintf(stderr, "rota-cni: rollback: releasing %s failed: %s\n", e->container_id, err_msg);
 		err_code = saved;
+		memcpy(err_msg, msg, sizeof(msg));
 	}
 	close(nsfd);
 	return -1;
 }
 
-/* Undoes one attachment whatever is left of it. */
-static int teardown(struct cni_conf *c, const struct cni_env *e, const char *cid, const char *ifname,
-		    in_addr_t ip_hint, bool gc)
+/* The record, if any, names the host veth, its ifindex (the links' pins
+ * are named by it, and the veth may be gone) and the address; without one
+ * they come from the name hash, the live veth and its endpoint entry. */
+int attachment_teardown(struct cni_conf *c, const struct cni_env *e, const char *cid, const char *ifname,
+			in_addr_t ip_hint, bool gc)
 {
 	struct att_rec rec;
 	char host[16];
 	int ifindex = 0;
 	in_addr_t ip = ip_hint;
+	bool recorded = state_read(c, cid, ifname, &rec) == 0;
 
-	if (state_read(c, cid, ifname, &rec) == 0) {
+	if (recorded) {
 		snprintf(host, sizeof(host), "%s", rec.host_name);
 		ifindex = rec.host_ifindex;
 		if (rec.ip)
@@ -362,13 +303,16 @@ static int teardown(struct cni_conf *c, const struct cni_env *e, const char *cid
 		net_host_name(cid, ifname, host);
 	if (net_host_link(host, &ifindex) && !ifindex)
 		ifindex = 0;
+	if (!ip)
+		ip = dp_endpoint_of(c, ifindex);
 	dp_unwire(c, ifindex, ip);
 	if (net_del_host(host))
 		return cni_error(ROTA_ERR_NETLINK, "delete %s", host);
 	if (ipam_del(c, e, cid, ifname, ip))
 		return -1;
 	if (gc)
-		fprintf(stderr, "rota-cni: GC: removed attachment %s/%s (%s)\n", cid, ifname, host);
+		fprintf(stderr, "rota-cni: GC: removed attachment %s/%s (%s%s)\n", cid, ifname, host,
+			recorded ? "" : ", no record");
 	state_remove(c, cid, ifname);
 	return 0;
 }
@@ -390,7 +334,7 @@ static in_addr_t prev_ip(const struct cni_conf *c)
 
 static int cmd_del(struct cni_conf *c, const struct cni_env *e)
 {
-	return teardown(c, e, e->container_id, e->ifname, prev_ip(c), false);
+	return attachment_teardown(c, e, e->container_id, e->ifname, prev_ip(c), false);
 }
 
 static int cmd_check(struct cni_conf *c, const struct cni_env *e)
@@ -428,66 +372,6 @@ static int cmd_status(struct cni_conf *c, const struct cni_env *e)
 	if (dp_ready(c, CNI_ERR_NOT_AVAILABLE))
 		return -1;
 	return ipam_status(c, e);
-}
-
-struct gc_ctx {
-	struct cni_conf *c;
-	const struct cni_env *e;
-	const cJSON *valid;
-	int failed;
-};
-
-static bool is_valid(const cJSON *valid, const char *cid, const char *ifname)
-{
-	const cJSON *a;
-
-	cJSON_ArrayForEach(a, valid) {
-		const cJSON *ci = cJSON_GetObjectItem(a, "containerID"), *in = cJSON_GetObjectItem(a, "ifname");
-
-		if (cJSON_IsString(ci) && !strcmp(ci->valuestring, cid) &&
-		    (!cJSON_IsString(in) || !strcmp(in->valuestring, ifname)))
-			return true;
-	}
-	return false;
-}
-
-static int gc_one(const struct att_rec *r, void *arg)
-{
-	struct gc_ctx *g = arg;
-
-	if (is_valid(g->valid, r->cid, r->ifname))
-		return 0;
-	if (teardown(g->c, g->e, r->cid, r->ifname, r->ip, true)) {
-		fprintf(stderr, "rota-cni: GC: %s/%s: %s\n", r->cid, r->ifname, err_msg);
-		g->failed++;
-		err_code = 0;
-	}
-	return 0;
-}
-
-static int cmd_gc(struct cni_conf *c, const struct cni_env *e)
-{
-	const cJSON *valid = cJSON_GetObjectItem(c->root, "cni.dev/valid-attachments");
-	struct gc_ctx g = { c, e, NULL, 0 };
-
-	if (c->version < 10100)
-		return cni_error(CNI_ERR_INCOMPATIBLE_VERSION, "GC needs cniVersion 1.1.0 (got %s)", c->cni_version);
-	if (!valid)
-		valid = cJSON_GetObjectItem(c->root, "cni.dev/attachments");
-	if (!cJSON_IsArray(valid))
-		return cni_error(CNI_ERR_INVALID_CONFIG,
-				 "GC needs cni.dev/valid-attachments (or cni.dev/attachments) as an array");
-	g.valid = valid;
-	if (state_foreach(c, gc_one, &g) < 0)
-		return cni_error(CNI_ERR_IO, "list %s/attachments", c->data_dir);
-	if (ipam_gc(c, e, valid)) {
-		fprintf(stderr, "rota-cni: GC of IPAM %s: %s\n", c->ipam_type, err_msg);
-		g.failed++;
-		err_code = 0;
-	}
-	if (g.failed)
-		return cni_error(ROTA_ERR_NETLINK, "GC: %d attachment(s) could not be removed (see the log)", g.failed);
-	return 0;
 }
 
 static int cmd_version(const char *buf, size_t len)
@@ -542,10 +426,9 @@ static char *read_all(int fd, size_t *len)
 }
 
 /* logFile in the config: stderr goes there (appended). */
-static void redirect_log(const char *buf, size_t len)
+static void redirect_log(const cJSON *root)
 {
-	cJSON *o = cJSON_ParseWithLength(buf, len);
-	const cJSON *lf = cJSON_GetObjectItem(o, "logFile");
+	const cJSON *lf = cJSON_GetObjectItem(root, "logFile");
 	int fd;
 
 	if (cJSON_IsString(lf) && lf->valuestring[0] == '/') {
@@ -555,7 +438,6 @@ static void redirect_log(const char *buf, size_t len)
 			close(fd);
 		}
 	}
-	cJSON_Delete(o);
 }
 
 int main(void)
@@ -592,11 +474,11 @@ int main(void)
 	}
 	if (!strcmp(e.command, "VERSION"))
 		return cmd_version(buf, len);
-	redirect_log(buf, len);
 	if (conf_parse(&c, buf, len, e.command) == 0 && cni_version_supported(c.cni_version))
 		out_version = c.cni_version;
 	else if (c.cni_version && cni_version_supported(c.cni_version))
 		out_version = c.cni_version;
+	redirect_log(c.root);
 	if (err_code)
 		goto out;
 	if (env_validate(&e))

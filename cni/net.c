@@ -1,7 +1,8 @@
 /* Netlink through libnl-route-3: the veth pair, the pod's /32 and default
- * route via the link-local gateway, the host route, static neighbours.
- * One socket per netns: a socket stays bound to the netns it was opened in,
- * so we setns() only around socket creation. */
+ * route via the link-local gateway, the host route, static neighbours, and
+ * the listing of host veths for GC. One socket per netns, opened on first
+ * use and kept for the whole call: a socket stays bound to the netns it was
+ * opened in, so we setns() only around socket creation. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -9,18 +10,27 @@
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
+#include <linux/ip.h>
 #include <linux/neighbour.h>
 #include <linux/rtnetlink.h>
 #include <netlink/netlink.h>
 #include <netlink/route/addr.h>
 #include <netlink/route/link.h>
+#include <netlink/route/link/inet.h>
 #include <netlink/route/link/veth.h>
 #include <netlink/route/neighbour.h>
 #include <netlink/route/route.h>
 #include "cni.h"
 
 static int host_ns = -1;
+
+/* The call's sockets: one in the host netns, one in the pod's (which pod
+ * netns it is bound to: device and inode of the netns file). */
+static struct nl_sock *host_sk, *pod_sk;
+static dev_t pod_sk_dev;
+static ino_t pod_sk_ino;
 
 int net_init(void)
 {
@@ -72,6 +82,29 @@ fail:
 	return NULL;
 }
 
+static struct nl_sock *host_sock(void)
+{
+	if (!host_sk)
+		host_sk = sock_in(-1);
+	return host_sk;
+}
+
+static struct nl_sock *pod_sock(int nsfd)
+{
+	struct stat st;
+
+	if (fstat(nsfd, &st) < 0)
+		return NULL;
+	if (pod_sk && pod_sk_dev == st.st_dev && pod_sk_ino == st.st_ino)
+		return pod_sk;
+	if (pod_sk)
+		nl_socket_free(pod_sk);
+	pod_sk = sock_in(nsfd);
+	pod_sk_dev = st.st_dev;
+	pod_sk_ino = st.st_ino;
+	return pod_sk;
+}
+
 static struct nl_addr *addr4(in_addr_t a, int prefix)
 {
 	struct nl_addr *n = nl_addr_build(AF_INET, &a, 4);
@@ -83,14 +116,13 @@ static struct nl_addr *addr4(in_addr_t a, int prefix)
 
 int net_pod_exists(int nsfd, const char *ifname)
 {
-	struct nl_sock *sk = sock_in(nsfd);
+	struct nl_sock *sk = pod_sock(nsfd);
 	struct rtnl_link *l = NULL;
 	int err;
 
 	if (!sk)
 		return -EIO;
 	err = rtnl_link_get_kernel(sk, 0, ifname, &l);
-	nl_socket_free(sk);
 	if (l)
 		rtnl_link_put(l);
 	return err == 0 ? 1 : err == -NLE_OBJ_NOTFOUND || err == -NLE_NODEV ? 0 : -EIO;
@@ -177,9 +209,9 @@ static void sysctl_write(const char *path, const char *val)
 }
 
 int net_add(int nsfd, const char *ifname, const char *host_name, int mtu, in_addr_t ip,
-	    struct pod_link *out)
+	    const char *alias, struct pod_link *out)
 {
-	struct nl_sock *hs = NULL, *ps = NULL;
+	struct nl_sock *hs, *ps;
 	struct rtnl_link *veth = NULL, *peer;
 	struct rtnl_addr *a = NULL;
 	struct nl_addr *la = NULL;
@@ -189,8 +221,8 @@ int net_add(int nsfd, const char *ifname, const char *host_name, int mtu, in_add
 
 	memset(out, 0, sizeof(*out));
 	snprintf(out->host_name, sizeof(out->host_name), "%s", host_name);
-	hs = sock_in(-1);
-	ps = sock_in(nsfd);
+	hs = host_sock();
+	ps = pod_sock(nsfd);
 	if (!hs || !ps) {
 		cni_error(ROTA_ERR_NETLINK, "netlink socket: %s", strerror(errno));
 		goto out;
@@ -198,12 +230,20 @@ int net_add(int nsfd, const char *ifname, const char *host_name, int mtu, in_add
 	veth = rtnl_link_veth_alloc();
 	if (!veth)
 		goto nomem;
+	/* One queue each way, asked for up front. Left to the kernel, each end
+	 * gets one queue per CPU and is then cut to one, and each cut waits for
+	 * an RCU grace period under the RTNL lock: the slowest step of an ADD,
+	 * and it queues every concurrent ADD on the node behind it. */
 	rtnl_link_set_name(veth, host_name);
+	rtnl_link_set_num_tx_queues(veth, 1);
+	rtnl_link_set_num_rx_queues(veth, 1);
 	if (mtu)
 		rtnl_link_set_mtu(veth, (unsigned)mtu);
 	peer = rtnl_link_veth_get_peer(veth);
 	rtnl_link_set_name(peer, ifname);
 	rtnl_link_set_ns_fd(peer, nsfd);
+	rtnl_link_set_num_tx_queues(peer, 1);
+	rtnl_link_set_num_rx_queues(peer, 1);
 	if (mtu)
 		rtnl_link_set_mtu(peer, (unsigned)mtu);
 	rtnl_link_put(peer);
@@ -220,10 +260,12 @@ int net_add(int nsfd, const char *ifname, const char *host_name, int mtu, in_add
 		cni_error(ROTA_ERR_NETLINK, "read back veth %s/%s: %s", host_name, ifname, nl_geterror(err));
 		goto out;
 	}
-	/* Host side: no address; answers ARP for anything it routes (so the
-	 * pod's gateway resolves even without the static entry), up. */
-	snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/proxy_arp", host_name);
-	sysctl_write(path, "1");
+	/* Host side: no address, no IPv6 (set before it is up, so it never
+	 * autoconfigures; there is no netlink attribute for it). Then both ends
+	 * up (a veth end cannot come up while it is created: its peer is not
+	 * linked yet), the host end in one request with proxy_arp (it answers
+	 * ARP for anything it routes, so the pod's gateway resolves even without
+	 * the static entry) and the alias that names the attachment for GC. */
 	snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/disable_ipv6", host_name);
 	sysctl_write(path, "1");
 	{
@@ -236,8 +278,18 @@ int net_add(int nsfd, const char *ifname, const char *host_name, int mtu, in_add
 		}
 		rtnl_link_set_ifindex(orig, out->host_ifindex);
 		rtnl_link_set_flags(chg, IFF_UP);
+		rtnl_link_inet_set_conf(chg, IPV4_DEVCONF_PROXY_ARP, 1);
+		if (alias && *alias)
+			rtnl_link_set_ifalias(chg, alias);
 		err = rtnl_link_change(hs, orig, chg, 0);
 		if (err >= 0) {
+			rtnl_link_put(chg);
+			chg = rtnl_link_alloc();
+			if (!chg) {
+				rtnl_link_put(orig);
+				goto nomem;
+			}
+			rtnl_link_set_flags(chg, IFF_UP);
 			rtnl_link_set_ifindex(orig, out->pod_ifindex);
 			err = rtnl_link_change(ps, orig, chg, 0);
 		}
@@ -288,10 +340,6 @@ out:
 	nl_addr_put(la);
 	if (veth)
 		rtnl_link_put(veth);
-	if (hs)
-		nl_socket_free(hs);
-	if (ps)
-		nl_socket_free(ps);
 	return ret;
 }
 
@@ -307,20 +355,73 @@ int net_host_link(const char *host_name, int *ifindex)
 
 int net_del_host(const char *host_name)
 {
-	struct nl_sock *sk = sock_in(-1);
+	struct nl_sock *sk = host_sock();
 	struct rtnl_link *l;
 	int err;
 
 	if (!sk)
 		return -EIO;
 	l = rtnl_link_alloc();
+	if (!l)
+		return -ENOMEM;
 	rtnl_link_set_name(l, host_name);
 	err = rtnl_link_delete(sk, l);
 	rtnl_link_put(l);
-	nl_socket_free(sk);
 	if (err == -NLE_NODEV || err == -NLE_OBJ_NOTFOUND)
 		return 0;
 	return err < 0 ? -EIO : 0;
+}
+
+/* rota's host-side names: the prefix and exactly 11 lowercase hex digits. */
+static bool is_host_name(const char *name)
+{
+	size_t n = strlen(ROTA_CNI_HOST_PREFIX);
+
+	if (strncmp(name, ROTA_CNI_HOST_PREFIX, n) || strlen(name) != n + 11)
+		return false;
+	for (const char *p = name + n; *p; p++)
+		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+			return false;
+	return true;
+}
+
+struct veth_walk {
+	host_veth_cb cb;
+	void *arg;
+	int ret;
+};
+
+static void veth_visit(struct nl_object *o, void *arg)
+{
+	struct veth_walk *w = arg;
+	struct rtnl_link *l = (struct rtnl_link *)o;
+	struct host_veth v = { 0 };
+	const char *name = rtnl_link_get_name(l);
+
+	if (w->ret || !name || !is_host_name(name) || !rtnl_link_is_veth(l))
+		return;
+	snprintf(v.name, sizeof(v.name), "%s", name);
+	v.ifindex = rtnl_link_get_ifindex(l);
+	v.alias = rtnl_link_get_ifalias(l);
+	w->ret = w->cb(&v, w->arg);
+}
+
+int net_foreach_host_veth(host_veth_cb cb, void *arg)
+{
+	struct nl_sock *sk = host_sock();
+	struct veth_walk w = { cb, arg, 0 };
+	struct nl_cache *cache = NULL;
+	int err;
+
+	if (!sk)
+		return -EIO;
+	/* A snapshot: the callback may delete links while we walk it. */
+	err = rtnl_link_alloc_cache(sk, AF_UNSPEC, &cache);
+	if (err < 0)
+		return -EIO;
+	nl_cache_foreach(cache, veth_visit, &w);
+	nl_cache_free(cache);
+	return w.ret;
 }
 
 struct find_ctx {
@@ -367,7 +468,7 @@ static void find_route(struct nl_object *o, void *arg)
 
 int net_check(int nsfd, const char *ifname, const char *host_name, in_addr_t ip)
 {
-	struct nl_sock *hs = sock_in(-1), *ps = sock_in(nsfd);
+	struct nl_sock *hs = host_sock(), *ps = pod_sock(nsfd);
 	struct nl_cache *cache = NULL;
 	struct find_ctx f = { 0 };
 	struct rtnl_link *l = NULL;
@@ -432,9 +533,5 @@ int net_check(int nsfd, const char *ifname, const char *host_name, in_addr_t ip)
 out:
 	if (l)
 		rtnl_link_put(l);
-	if (hs)
-		nl_socket_free(hs);
-	if (ps)
-		nl_socket_free(ps);
 	return ret;
 }

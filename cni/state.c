@@ -1,6 +1,8 @@
 /* Attachment records: <data_dir>/attachments/<containerID>_<ifname>, one
  * JSON object each, written before anything is created on ADD and removed
- * last on DEL, so DEL and GC can undo whatever an interrupted ADD left. */
+ * last on DEL, so DEL and GC can undo whatever an interrupted ADD left.
+ * The host veth's alias is the second copy of who owns it, on the link
+ * itself, for GC when the record is gone. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -17,6 +19,9 @@ static int mkdir_p(const char *path)
 {
 	char buf[512], *p;
 
+	/* Nearly always there already: one syscall, not one per component. */
+	if (mkdir(path, 0755) == 0 || errno == EEXIST)
+		return 0;
 	snprintf(buf, sizeof(buf), "%s", path);
 	for (p = buf + 1; *p; p++) {
 		if (*p != '/')
@@ -69,13 +74,21 @@ static void rec_path(const struct cni_conf *c, const char *cid, const char *ifna
 	snprintf(p, len, "%s/attachments/%s_%s", c->data_dir, cid, ifname);
 }
 
+/* Written where it stays, without a temp file and rename: each new inode
+ * is one of the dearer steps of an ADD (ext4's allocator), and a record cut
+ * short by a crash reads as no record, which DEL and GC handle anyway (the
+ * first write happens before anything is created). ADD's second write
+ * (the host ifindex, once known) rewrites it in place: renaming over it
+ * would also make ext4 flush it to disk there and then (auto_da_alloc). A
+ * shorter rewrite is cut to its length, never to zero first (that would
+ * trigger the same flush). */
 int state_write(const struct cni_conf *c, const struct att_rec *r)
 {
-	char p[900], tmp[920], ip[16];
+	char p[900], ip[16];
 	cJSON *o = cJSON_CreateObject();
+	size_t len;
 	char *s;
-	FILE *f;
-	int ok;
+	int ok, fd, err;
 
 	cJSON_AddStringToObject(o, "containerID", r->cid);
 	cJSON_AddStringToObject(o, "ifname", r->ifname);
@@ -84,17 +97,20 @@ int state_write(const struct cni_conf *c, const struct att_rec *r)
 	cJSON_AddStringToObject(o, "ip", r->ip ? ip_str(r->ip, ip) : "");
 	s = cJSON_PrintUnformatted(o);
 	cJSON_Delete(o);
+	if (!s)
+		return cni_error(CNI_ERR_IO, "record of %s/%s: out of memory", r->cid, r->ifname);
+	len = strlen(s);
 	rec_path(c, r->cid, r->ifname, p, sizeof(p));
-	snprintf(tmp, sizeof(tmp), "%s.tmp", p);
-	f = fopen(tmp, "we");
-	ok = f && fputs(s, f) >= 0;
-	if (f && fclose(f))
+	fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	ok = fd >= 0 && pwrite(fd, s, len, 0) == (ssize_t)len && ftruncate(fd, (off_t)len) == 0;
+	err = errno;
+	if (fd >= 0 && close(fd) && ok) {
 		ok = 0;
-	free(s);
-	if (!ok || rename(tmp, p) < 0) {
-		unlink(tmp);
-		return cni_error(CNI_ERR_IO, "write %s: %s", p, strerror(errno));
+		err = errno;
 	}
+	free(s);
+	if (!ok)
+		return cni_error(CNI_ERR_IO, "write %s: %s", p, strerror(err));
 	return 0;
 }
 
@@ -173,4 +189,37 @@ int state_foreach(const struct cni_conf *c, state_cb cb, void *arg)
 	}
 	closedir(dir);
 	return ret;
+}
+
+void state_alias(const struct cni_conf *c, const char *cid, const char *ifname, char *out, size_t len)
+{
+	/* IFALIASZ is 256; a name too long for the whole alias keeps just the
+	 * network, and one too long for that gets none (GC then leaves it). */
+	if ((size_t)snprintf(out, len, "%s %s %s %s", ROTA_CNI_ALIAS_PREFIX, c->name, cid, ifname) >= len &&
+	    (size_t)snprintf(out, len, "%s %s", ROTA_CNI_ALIAS_PREFIX, c->name) >= len)
+		out[0] = 0;
+}
+
+int state_alias_parse(const struct cni_conf *c, const char *alias, char cid[256], char ifname[16])
+{
+	size_t pl = strlen(ROTA_CNI_ALIAS_PREFIX), nl = strlen(c->name);
+	const char *p = alias, *sp;
+
+	cid[0] = ifname[0] = 0;
+	if (strncmp(p, ROTA_CNI_ALIAS_PREFIX, pl) || p[pl] != ' ')
+		return -1;
+	p += pl + 1;
+	if (strncmp(p, c->name, nl) || (p[nl] != ' ' && p[nl] != 0))
+		return -1;
+	p += nl;
+	if (!*p)
+		return 0;
+	p++;
+	sp = strchr(p, ' ');
+	if (!sp || sp == p || (size_t)(sp - p) >= 256 || !sp[1] || strlen(sp + 1) >= 16 || strchr(sp + 1, ' '))
+		return -1;
+	memcpy(cid, p, (size_t)(sp - p));
+	cid[sp - p] = 0;
+	snprintf(ifname, 16, "%s", sp + 1);
+	return 0;
 }

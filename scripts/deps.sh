@@ -12,7 +12,7 @@ PKGS=(
 	# tests, bench and demo
 	iproute2 iptables nftables ethtool curl busybox-static python3 wrk iperf3
 	python3-kubernetes etcd-server etcd-client containerd runc gnuplot-nox
-	containernetworking-plugins kmod
+	containernetworking-plugins kmod openssl
 )
 
 missing=()

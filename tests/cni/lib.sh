@@ -16,7 +16,8 @@ RUNNER=$CNI_TDIR/cnirun.py
 REF_PLUGINS=/usr/lib/cni
 
 T_ID="$$x$(printf %04x $((RANDOM)))"
-T_PREFIX="rcni-$T_ID"
+# A test may pick its own name prefix (T_NAME_PREFIX=... before sourcing).
+T_PREFIX="${T_NAME_PREFIX:-rcni}-$T_ID"
 BPFFS=/sys/fs/bpf/$T_PREFIX
 TMP=$(mktemp -d "/tmp/$T_PREFIX.XXXXXX")
 STATE=$TMP/state		# dataDir of the network configs
@@ -30,6 +31,7 @@ POD_CIDR=$POD_NET.0/24
 
 T_NETNS=()
 T_PIDS=()
+T_CLEANUP_HOOKS=()	# functions run first on exit (a test's own teardown)
 PASSED=0
 FAILED=0
 
@@ -51,6 +53,12 @@ check() {
 	shift
 	if "$@"; then pass "$desc"; else fail "$desc"; fi
 }
+# skip REASON: exit 77, or fail when CI=true (CI's machine has everything).
+skip() {
+	echo "SKIP: $*"
+	[[ ${CI:-} == true ]] && exit 1
+	exit 77
+}
 finish() {
 	echo "$PASSED passed, $FAILED failed"
 	((FAILED == 0)) && exit 0
@@ -61,6 +69,7 @@ cleanup() {
 	local rc=$? p ns
 	trap - EXIT INT TERM
 	set +e
+	for p in "${T_CLEANUP_HOOKS[@]}"; do "$p"; done
 	for p in "${T_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
 	for ns in "${T_NETNS[@]}"; do
 		for p in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done

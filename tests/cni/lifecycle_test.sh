@@ -41,6 +41,8 @@ m=$(ip -n "$T_PREFIX-p1" link show eth0 | grep -o 'mtu [0-9]*')
 check "pod eth0 MTU is 1400 ($m)" [ "$m" == "mtu 1400" ]
 r=$(ip -n "$NS_NODE" route show "$ip1")
 check "host route $ip1 dev $host1 (got: $r)" grep -q "dev $host1 scope link" <<<"$r"
+conf=$(in_ns "$NS_NODE" cat "/proc/sys/net/ipv4/conf/$host1/proxy_arp" "/proc/sys/net/ipv6/conf/$host1/disable_ipv6" | tr '\n' ' ')
+check "host veth: proxy_arp 1, disable_ipv6 1 (got: $conf)" [ "$conf" == "1 1 " ]
 ifx=$(ip -n "$NS_NODE" -o link show "$host1" | cut -d: -f1)
 check "tc links pinned for if$ifx" [ -e "$BPFFS/links/if$ifx-ingress@rota_from_pod" -a -e "$BPFFS/links/if$ifx-egress@rota_to_pod" ]
 ep=$(bpftool -j map lookup pinned "$BPFFS/rota_endpoints4" key $(tr . ' ' <<<"$ip1") 2>/dev/null | pyjq 'd["formatted"]["value"]["ifindex"] if "formatted" in d else d["value"]["ifindex"]' 2>/dev/null)
