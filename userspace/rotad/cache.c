@@ -156,33 +156,55 @@ void cache_apply(struct cache *c, enum cache_kind kind, const char *type, const 
 	pthread_mutex_unlock(&c->lock);
 }
 
-void cache_replace(struct cache *c, enum cache_kind kind, const cJSON *items)
+void cache_list_add(const struct cache *c, struct cache_list *l, const cJSON *items)
 {
-	void *fresh = NULL, *old;
-	size_t n = 0;
 	const cJSON *it;
 
-	/* Parse outside the lock; a list can be large. */
+	/* Parsed outside the lock, page by page: only the compact objects of
+	 * a large list are ever held at once, never the whole list's JSON. */
 	cJSON_ArrayForEach(it, items) {
-		void *o = parse(c, kind, it);
+		void *o = parse(c, l->kind, it);
 		void **slot;
 
 		if (!o)
 			continue;
-		slot = tsearch(o, &fresh, key_cmp);
+		slot = tsearch(o, &l->root, key_cmp);
 		if (slot && *slot == o)
-			n++;
+			l->n++;
 		else
-			obj_free(kind, o);
+			obj_free(l->kind, o);
 	}
+}
+
+void cache_list_commit(struct cache *c, struct cache_list *l)
+{
+	void *old;
+
 	pthread_mutex_lock(&c->lock);
-	old = c->root[kind];
-	c->root[kind] = fresh;
-	c->count[kind] = n;
-	c->synced[kind] = true;
+	old = c->root[l->kind];
+	c->root[l->kind] = l->root;
+	c->count[l->kind] = l->n;
+	c->synced[l->kind] = true;
 	mark_changed(c, 0);
 	pthread_mutex_unlock(&c->lock);
-	tdestroy(old, kind == CACHE_SERVICES ? free_svc : free_slice);
+	tdestroy(old, l->kind == CACHE_SERVICES ? free_svc : free_slice);
+	l->root = NULL;
+	l->n = 0;
+}
+
+void cache_list_abort(struct cache_list *l)
+{
+	tdestroy(l->root, l->kind == CACHE_SERVICES ? free_svc : free_slice);
+	l->root = NULL;
+	l->n = 0;
+}
+
+void cache_replace(struct cache *c, enum cache_kind kind, const cJSON *items)
+{
+	struct cache_list l = { .kind = kind };
+
+	cache_list_add(c, &l, items);
+	cache_list_commit(c, &l);
 }
 
 double cache_sync_begin(struct cache *c)

@@ -35,6 +35,16 @@ void cache_free(struct cache *c);
 void cache_apply(struct cache *c, enum cache_kind kind, const char *type, const cJSON *obj);
 /* A full list: the new content replaces everything of that kind. */
 void cache_replace(struct cache *c, enum cache_kind kind, const cJSON *items);
+/* The same for a list read page by page: add each page's items, then
+ * commit (or abort when the list failed half-way). */
+struct cache_list {
+	enum cache_kind kind;
+	void *root;
+	size_t n;
+};
+void cache_list_add(const struct cache *c, struct cache_list *l, const cJSON *items);
+void cache_list_commit(struct cache *c, struct cache_list *l);
+void cache_list_abort(struct cache_list *l);
 /* Called with the lock held by the reconciler. */
 void cache_walk(struct cache *c, enum cache_kind kind, void (*fn)(const void *obj, void *arg), void *arg);
 /* The sync's bookkeeping, so /healthz sees a change as pending until a

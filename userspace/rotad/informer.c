@@ -37,11 +37,16 @@ static void rv_of(const cJSON *obj, char rv[64])
 		snprintf(rv, 64, "%s", v->valuestring);
 }
 
-/* Paginated list into the cache; fills the list's resourceVersion. */
+/* Paginated list into the cache; fills the list's resourceVersion. Each
+ * page is parsed into the cache's compact objects and freed before the
+ * next is fetched, so memory does not grow with the list's JSON. */
 static int list_all(struct informer *inf, char rv[64])
 {
-	cJSON *all = cJSON_CreateArray(), *body = NULL;
+	struct cache_list staged = { .kind = inf->kind < CACHE_KINDS ? inf->kind : CACHE_SERVICES };
 	char path[1024], cont[1024] = "", err[K8S_ERR_LEN];
+	cJSON *body = NULL;
+	size_t listed = 0;
+	bool any = false;
 	long status;
 	int ret = 0;
 
@@ -65,8 +70,10 @@ static int list_all(struct informer *inf, char rv[64])
 			break;
 		}
 		items = cJSON_GetObjectItemCaseSensitive(body, "items");
-		while ((it = cJSON_DetachItemFromArray(items, 0)))
-			cJSON_AddItemToArray(all, it);
+		listed += (size_t)cJSON_GetArraySize(items);
+		any = any || cJSON_GetArraySize(items) > 0;
+		if (inf->kind < CACHE_KINDS)
+			cache_list_add(inf->cache, &staged, items);
 		md = cJSON_GetObjectItemCaseSensitive(body, "metadata");
 		rv_of(body, rv);
 		it = cJSON_GetObjectItemCaseSensitive(md, "continue");
@@ -77,15 +84,16 @@ static int list_all(struct informer *inf, char rv[64])
 		body = NULL;
 	}
 	cJSON_Delete(body);
-	if (!ret) {
-		if (inf->kind < CACHE_KINDS)
-			cache_replace(inf->cache, inf->kind, all);
-		else
-			inf->synced = cJSON_GetArraySize(all) > 0;
-		pr_debug("listed %d %s at resourceVersion %s", cJSON_GetArraySize(all), inf->resource, rv);
+	if (ret) {
+		cache_list_abort(&staged);
+		return ret;
 	}
-	cJSON_Delete(all);
-	return ret;
+	if (inf->kind < CACHE_KINDS)
+		cache_list_commit(inf->cache, &staged);
+	else
+		inf->synced = any;
+	pr_debug("listed %zu %s at resourceVersion %s", listed, inf->resource, rv);
+	return 0;
 }
 
 static int on_event(void *arg, const char *type, cJSON *obj)
