@@ -83,7 +83,9 @@ static int pick(struct apiserver *as, const struct claims *c, bool ip, uint32_t 
 			alloc_ip_key(as, as->svc_net + off, key, sizeof(key));
 		else
 			port_key(as, as->np_lo + off, key, sizeof(key));
-		if (key_free(as, c, key)) {
+		/* While the range is sparse a read per pick is a store round
+		 * trip spent to learn what the write learns anyway. */
+		if ((tries == 0 && c->optimistic && !claimed(c, key)) || key_free(as, c, key)) {
 			*out = ip ? as->svc_net + off : as->np_lo + off;
 			return 0;
 		}

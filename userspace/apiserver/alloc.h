@@ -23,6 +23,8 @@ struct claims {
 	char del[ALLOC_MAX][160];
 	int ndel;
 	char owner[320];	/* value stored under claim keys: ns/name */
+	bool optimistic;	/* first dynamic pick unread: the write's must-not-exist
+				 * condition checks it (a lost race picks again) */
 };
 
 int alloc_parse_cidr(const char *cidr, uint32_t *net, unsigned *bits);

@@ -379,6 +379,7 @@ static enum MHD_Result handle_create(struct req *r, const struct target *t)
 		int64_t rev;
 
 		snprintf(c.owner, sizeof(c.owner), "%s/%s", t->ns ? t->ns : "", name);
+		c.optimistic = attempt == 0 && !dry_run(r);
 		if (!strcmp(t->res->kind, "Service")) {
 			err = service_allocate(as, try, NULL, &c, &st);
 			if (err) {

@@ -80,6 +80,40 @@ static char *prefix_end(const char *prefix, size_t *len)
 	return e;
 }
 
+/* One reusable handle per thread (each API connection has its own): libcurl
+ * keeps its connection to etcd open between calls, where a new connection
+ * per call costs a round trip and etcd an accept. Freed when the thread ends. */
+static pthread_key_t curl_key;
+static pthread_once_t curl_key_once = PTHREAD_ONCE_INIT;
+
+static void thread_curl_free(void *c)
+{
+	curl_easy_cleanup(c);
+}
+
+static void curl_key_make(void)
+{
+	pthread_key_create(&curl_key, thread_curl_free);
+}
+
+static CURL *thread_curl(void)
+{
+	CURL *c;
+
+	pthread_once(&curl_key_once, curl_key_make);
+	c = pthread_getspecific(curl_key);
+	if (c) {
+		curl_easy_reset(c);	/* options go; open connections stay */
+		return c;
+	}
+	c = curl_easy_init();
+	if (c && pthread_setspecific(curl_key, c)) {
+		curl_easy_cleanup(c);
+		c = NULL;
+	}
+	return c;
+}
+
 /* POSTs req to one of the endpoints; -EIO if none answers. */
 static int etcd_call(struct etcd_store *s, const char *path, const cJSON *req, cJSON **resp)
 {
@@ -92,7 +126,7 @@ static int etcd_call(struct etcd_store *s, const char *path, const cJSON *req, c
 		struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
 		struct buf out = { 0 };
 		char url[1024];
-		CURL *c = curl_easy_init();
+		CURL *c = thread_curl();
 		CURLcode rc;
 		long code = 0;
 
@@ -111,7 +145,6 @@ static int etcd_call(struct etcd_store *s, const char *path, const cJSON *req, c
 		curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 		rc = curl_easy_perform(c);
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-		curl_easy_cleanup(c);
 		curl_slist_free_all(h);
 		if (rc != CURLE_OK) {
 			pr_warn("etcd %s%s: %s", s->urls[i], path, curl_easy_strerror(rc));

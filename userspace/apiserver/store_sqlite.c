@@ -418,6 +418,20 @@ static char *dup_blob(sqlite3_stmt *q, int col, size_t *len)
 	return p;
 }
 
+/* The newest event's id, 0 if none (or on error: then nothing is skipped). */
+static int64_t max_event_id(struct sq_store *s)
+{
+	sqlite3_stmt *q;
+	int64_t id = 0;
+
+	if (sqlite3_prepare_v2(s->db, "SELECT coalesce(max(id), 0) FROM events", -1, &q, NULL))
+		return 0;
+	if (sqlite3_step(q) == SQLITE_ROW)
+		id = sqlite3_column_int64(q, 0);
+	sqlite3_finalize(q);
+	return id;
+}
+
 static int sq_watch_next(struct store_watch *sw, int timeout_ms, struct store_event *ev)
 {
 	struct sq_watch *w = (struct sq_watch *)sw;
@@ -435,10 +449,11 @@ static int sq_watch_next(struct store_watch *sw, int timeout_ms, struct store_ev
 	}
 	pthread_mutex_lock(&s->mu);
 	for (;;) {
-		int64_t seen_rev;
+		int64_t seen_rev, seen_id;
 
 		sync_meta(s);
 		seen_rev = s->rev;
+		seen_id = max_event_id(s);
 		if (w->last_rev < s->compact_rev) {
 			ret = -ERANGE;
 			break;
@@ -475,6 +490,12 @@ static int sq_watch_next(struct store_watch *sw, int timeout_ms, struct store_ev
 		/* Nothing under the prefix up to seen_rev: safe progress point. */
 		if (seen_rev > w->last_rev)
 			w->last_rev = seen_rev;
+		/* Nor up to seen_id (read before the scan, so everything up to
+		 * it was scanned): skip those events for good. Otherwise each
+		 * wake-up rescans them, and a watcher of one kind makes every
+		 * write of another kind cost O(its events since the last match). */
+		if (seen_id > w->last_id)
+			w->last_id = seen_id;
 		ev->rev = w->last_rev;
 		rc = pthread_cond_timedwait(&s->changed, &s->mu, &dl);
 		if (rc == ETIMEDOUT) {

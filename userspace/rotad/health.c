@@ -183,6 +183,9 @@ static enum MHD_Result metrics_handler(void *cls, struct MHD_Connection *conn, c
 	hist_out(&o, "kubeproxy_network_programming_duration_seconds",
 		 "In Cluster Network Programming Latency in seconds (EndpointSlice change to map written)",
 		 &d->programming_latency);
+	hist_out(&o, "rota_event_to_programmed_seconds",
+		 "From a watch event reaching rotad's cache to the end of the sync that wrote it to the maps",
+		 &d->event_latency);
 	gauge(&o, "kubeproxy_sync_proxy_rules_last_timestamp_seconds",
 	      "The last time the maps were successfully synced", d->last_sync);
 	outf(&o, "# HELP kubeproxy_proxy_healthz_total Cumulative proxy healthz HTTP status\n"

@@ -29,6 +29,10 @@ static void on_signal(int sig)
 static const double sync_bounds[HIST_BUCKETS] = {
 	0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024, 2.048, 4.096, 8.192,
 };
+/* Around the 10 ms an endpoint change may take from its event to the maps. */
+static const double event_bounds[HIST_BUCKETS] = {
+	0.001, 0.002, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 5,
+};
 static const double latency_bounds[HIST_BUCKETS] = {
 	0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300,
 };
@@ -296,6 +300,10 @@ static bool sync_once(struct rotad *d)
 		for (size_t i = 0; i < n_triggers; i++)
 			if (end >= triggers[i])
 				histogram_observe(&d->programming_latency, end - triggers[i]);
+		/* rotad's own share, free of the API server's and the
+		 * clocks': from the oldest event this sync applied. */
+		if (taken > 0 && end >= taken)
+			histogram_observe(&d->event_latency, end - taken);
 		d->last_sync = end;
 	}
 	pthread_mutex_unlock(&d->stats_lock);
@@ -339,7 +347,10 @@ static void run(struct rotad *d)
 		clock_gettime(CLOCK_REALTIME, &until);
 		until.tv_sec += 1;
 		pthread_mutex_lock(&d->cache.lock);
-		if (d->cache.generation == seen)
+		ready = d->cache.synced[CACHE_SERVICES] && d->cache.synced[CACHE_SLICES];
+		/* Until both lists are in, changes are only waited for: without
+		 * this the loop spins a CPU away from the list still loading. */
+		if (d->cache.generation == seen || !ready)
 			pthread_cond_timedwait(&d->cache.changed, &d->cache.lock, &until);
 		ready = d->cache.synced[CACHE_SERVICES] && d->cache.synced[CACHE_SLICES];
 		dirty = d->cache.generation != seen;
@@ -391,6 +402,7 @@ int main(int argc, char **argv)
 	pthread_mutex_init(&d->stats_lock, NULL);
 	histogram_init(&d->sync_duration, sync_bounds);
 	histogram_init(&d->programming_latency, latency_bounds);
+	histogram_init(&d->event_latency, event_bounds);
 	cache_init(&d->cache, d->opts.node_name);
 
 	/* Configuration errors end rotad before it touches the datapath. */

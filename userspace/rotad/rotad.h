@@ -47,6 +47,7 @@ struct rotad {
 	unsigned long healthz_200, healthz_503;	/* /healthz answers, for metrics */
 	struct histogram sync_duration;
 	struct histogram programming_latency;
+	struct histogram event_latency;	/* watch event in the cache → its sync's map writes done */
 	unsigned long syncs, sync_failures;
 	unsigned long ct_entries;	/* as of the last conntrack gc */
 	unsigned long ct_gc_removed;
