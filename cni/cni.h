@@ -160,3 +160,5 @@ int attachment_teardown(struct cni_conf *c, const struct cni_env *e, const char 
 			in_addr_t ip_hint, bool gc);
 /* gc.c */
 int cmd_gc(struct cni_conf *c, const struct cni_env *e);
+/* Whether GC's valid-attachments list names this container and ifname. */
+bool gc_attachment_valid(const cJSON *valid, const char *cid, const char *ifname);

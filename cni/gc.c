@@ -17,7 +17,7 @@ struct gc_ctx {
 };
 
 /* An entry without ifname stands for every interface of that container. */
-static bool is_valid(const cJSON *valid, const char *cid, const char *ifname)
+bool gc_attachment_valid(const cJSON *valid, const char *cid, const char *ifname)
 {
 	const cJSON *a;
 
@@ -65,7 +65,7 @@ static int gc_record(const struct att_rec *r, void *arg)
 	struct gc_ctx *g = arg;
 	char what[300];
 
-	if (is_valid(g->valid, r->cid, r->ifname))
+	if (gc_attachment_valid(g->valid, r->cid, r->ifname))
 		return 0;
 	if (attachment_teardown(g->c, g->e, r->cid, r->ifname, r->ip, true)) {
 		snprintf(what, sizeof(what), "%s/%s", r->cid, r->ifname);
@@ -87,7 +87,7 @@ static int gc_link(const struct host_veth *v, void *arg)
 
 	if (!v->alias || state_alias_parse(g->c, v->alias, cid, ifname))
 		return 0;
-	if (cid[0] ? is_valid(g->valid, cid, ifname) : host_name_valid(g->valid, v->name))
+	if (cid[0] ? gc_attachment_valid(g->valid, cid, ifname) : host_name_valid(g->valid, v->name))
 		return 0;
 	/* Gone since the listing (the record pass removed it)? */
 	if (net_host_link(v->name, &ifindex) || ifindex != v->ifindex)

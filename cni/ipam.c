@@ -295,20 +295,6 @@ static int builtin_del(struct cni_conf *c, const char *cid, const char *ifname)
 	return 0;
 }
 
-static bool valid_has(const cJSON *valid, const char *cid, const char *ifname)
-{
-	const cJSON *a;
-
-	cJSON_ArrayForEach(a, valid) {
-		const cJSON *ci = cJSON_GetObjectItem(a, "containerID"), *in = cJSON_GetObjectItem(a, "ifname");
-
-		if (cJSON_IsString(ci) && !strcmp(ci->valuestring, cid) &&
-		    (!cJSON_IsString(in) || !strcmp(in->valuestring, ifname)))
-			return true;
-	}
-	return false;
-}
-
 /* ------------------------------------------------------------ entry points */
 
 int ipam_add(struct cni_conf *c, const struct cni_env *e, in_addr_t *ip)
@@ -452,7 +438,7 @@ int ipam_gc(struct cni_conf *c, const struct cni_env *e, const cJSON *valid)
 			ifn = nl + 1;
 			if ((nl = strchr(ifn, '\n')))
 				*nl = 0;
-			if (!valid_has(valid, cid, ifn)) {
+			if (!gc_attachment_valid(valid, cid, ifn)) {
 				fprintf(stderr, "rota-cni: GC: releasing %s of %s/%s\n", de->d_name, cid, ifn);
 				unlink(p);
 			}
