@@ -210,6 +210,27 @@ void service_releases(const struct apiserver *as, const cJSON *svc, struct claim
 
 static int range_full(const char *what, const char *range, cJSON **st);
 
+/* A free NodePort from the range, claimed for field; 422 when none is left. */
+static int claim_free_port(struct apiserver *as, struct claims *c, const char *field, uint32_t *port,
+			   cJSON **st)
+{
+	char key[256], val[16];
+	int err = pick(as, c, false, port);
+
+	if (err == -ENOSPC) {
+		char range[32];
+
+		snprintf(range, sizeof(range), "%d-%d", as->np_lo, as->np_hi);
+		return range_full("nodePort", range, st);
+	}
+	if (err)
+		return err;
+	port_key(as, (int)*port, key, sizeof(key));
+	snprintf(val, sizeof(val), "%u", *port);
+	add_claim(c, key, true, field, val);
+	return 0;
+}
+
 static bool wants_health_check_port(const cJSON *spec)
 {
 	const char *type = json_str(spec, "type"), *etp = json_str(spec, "externalTrafficPolicy");
@@ -265,19 +286,10 @@ static int health_check_port(struct apiserver *as, cJSON *svc, const cJSON *old,
 		if (!had && !claimed(c, key))
 			add_claim(c, key, false, "spec.healthCheckNodePort", val);
 	} else {
-		err = pick(as, c, false, &port);
-		if (err == -ENOSPC) {
-			char range[32];
-
-			snprintf(range, sizeof(range), "%d-%d", as->np_lo, as->np_hi);
-			return range_full("nodePort", range, st);
-		}
+		err = claim_free_port(as, c, "spec.healthCheckNodePort", &port, st);
 		if (err)
 			return err;
 		want = port;
-		port_key(as, want, key, sizeof(key));
-		snprintf(val, sizeof(val), "%d", want);
-		add_claim(c, key, true, "spec.healthCheckNodePort", val);
 	}
 	json_set(spec, "healthCheckNodePort", cJSON_CreateNumber(want));
 	return 0;
@@ -411,19 +423,10 @@ int service_allocate(struct apiserver *as, cJSON *svc, const cJSON *old,
 		} else {
 			uint32_t port;
 
-			err = pick(as, c, false, &port);
-			if (err == -ENOSPC) {
-				char range[32];
-
-				snprintf(range, sizeof(range), "%d-%d", as->np_lo, as->np_hi);
-				return range_full("nodePort", range, st);
-			}
+			err = claim_free_port(as, c, field, &port, st);
 			if (err)
 				return err;
 			want = port;
-			port_key(as, want, key, sizeof(key));
-			snprintf(val, sizeof(val), "%d", want);
-			add_claim(c, key, true, field, val);
 		}
 		json_set(p, "nodePort", cJSON_CreateNumber(want));
 	}

@@ -16,17 +16,14 @@ int field_validation_parse(const char *v)
 }
 
 struct walk {
-	char *msg;
-	size_t len;
+	void (*each)(const char *path, void *arg);
+	void *arg;
 	size_t n;
 };
 
 static void add_unknown(struct walk *w, const char *path)
 {
-	size_t used = strlen(w->msg);
-
-	if (used < w->len)
-		snprintf(w->msg + used, w->len - used, "%sunknown field \"%s\"", w->n ? ", " : "", path);
+	w->each(path, w->arg);
 	w->n++;
 }
 
@@ -72,12 +69,11 @@ static void walk_object(struct walk *w, const struct fs_type *t, const cJSON *ob
 	}
 }
 
-size_t field_schema_unknown(const char *group, const char *kind, const cJSON *obj, char *msg,
-			    size_t len)
+size_t field_schema_unknown(const char *group, const char *kind, const cJSON *obj,
+			    void (*each)(const char *path, void *arg), void *arg)
 {
-	struct walk w = { msg, len, 0 };
+	struct walk w = { each, arg, 0 };
 
-	msg[0] = 0;
 	for (const struct fs_root *r = fs_roots; r->kind; r++)
 		if (!strcmp(r->group, group) && !strcmp(r->kind, kind)) {
 			walk_object(&w, &fs_types[r->type], obj, "");

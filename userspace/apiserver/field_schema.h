@@ -46,8 +46,7 @@ enum field_validation {
  * default). Returns -1 for anything else. */
 int field_validation_parse(const char *v);
 
-/* Appends to msg (size len) one `unknown field "path"` per field of obj
- * that kind does not have, separated by ", ". Returns how many. Kinds
- * without a table have none. */
-size_t field_schema_unknown(const char *group, const char *kind, const cJSON *obj, char *msg,
-			    size_t len);
+/* Calls each(path, arg) for every field of obj that kind does not have
+ * ("spec.ports[0].nmae"); returns how many. Kinds without a table have none. */
+size_t field_schema_unknown(const char *group, const char *kind, const cJSON *obj,
+			    void (*each)(const char *path, void *arg), void *arg);

@@ -212,13 +212,36 @@ static int check_type(struct req *r, const struct target *t, cJSON *obj, enum MH
 	return 0;
 }
 
+/* Collects unknown fields as kube-apiserver words them, for Strict's error. */
+struct unknown_fields {
+	char msg[1536];
+	size_t n;
+};
+
+static void unknown_to_msg(const char *path, void *arg)
+{
+	struct unknown_fields *u = arg;
+	size_t used = strlen(u->msg);
+
+	if (used < sizeof(u->msg))
+		snprintf(u->msg + used, sizeof(u->msg) - used, "%sunknown field \"%s\"", u->n++ ? ", " : "", path);
+}
+
+static void unknown_to_warning(const char *path, void *arg)
+{
+	char w[600];
+
+	snprintf(w, sizeof(w), "unknown field \"%s\"", path);
+	req_warn(arg, w);
+}
+
 /* fieldValidation: unknown fields of obj (as sent, or as patched) are
  * warned about (Warn, the default), rejected (Strict) or ignored. Returns 0,
  * or -EINVAL with *st the 400 Status kube-apiserver would send. */
 static int check_fields(struct req *r, const struct target *t, const cJSON *obj, cJSON **st)
 {
 	int mode = field_validation_parse(req_query(r, "fieldValidation"));
-	char msg[1536], *save = NULL, *f;
+	struct unknown_fields u = { "", 0 };
 
 	r->warnings[0] = 0;
 	if (mode < 0) {
@@ -227,17 +250,13 @@ static int check_fields(struct req *r, const struct target *t, const cJSON *obj,
 				 req_query(r, "fieldValidation"));
 		return -EINVAL;
 	}
-	if (mode == FV_IGNORE || !field_schema_unknown(t->res->group, t->res->kind, obj, msg, sizeof(msg)))
+	if (mode == FV_WARN)
+		field_schema_unknown(t->res->group, t->res->kind, obj, unknown_to_warning, r);
+	if (mode != FV_STRICT || !field_schema_unknown(t->res->group, t->res->kind, obj, unknown_to_msg, &u))
 		return 0;
-	if (mode == FV_STRICT) {
-		*st = status_new(400, "BadRequest",
-				 "%s in version \"%s\" cannot be handled as a %s: strict decoding error: %s",
-				 t->res->kind, t->res->version, t->res->kind, msg);
-		return -EINVAL;
-	}
-	for (f = strtok_r(msg, ",", &save); f; f = strtok_r(NULL, ",", &save))
-		req_warn(r, f + (*f == ' '));
-	return 0;
+	*st = status_new(400, "BadRequest", "%s in version \"%s\" cannot be handled as a %s: strict decoding error: %s",
+			 t->res->kind, t->res->version, t->res->kind, u.msg);
+	return -EINVAL;
 }
 
 static int namespace_exists(struct apiserver *as, const char *ns)
@@ -608,6 +627,17 @@ out:
 	return err;
 }
 
+/* The answer to an update or patch once update_once() gave up or succeeded. */
+static enum MHD_Result reply_updated(struct req *r, const struct target *t, int err, cJSON *out, cJSON *st)
+{
+	if (!err)
+		return reply_object(r, t->res, 200, out);
+	if (err == -ESTALE || err == -EAGAIN)
+		return conflict(r, t->res, t->name,
+				"the object has been modified; please apply your changes to the latest version and try again");
+	return reply_status(r, st);
+}
+
 static enum MHD_Result handle_update(struct req *r, const struct target *t)
 {
 	enum MHD_Result ret;
@@ -653,13 +683,7 @@ static enum MHD_Result handle_update(struct req *r, const struct target *t)
 			continue;
 		break;
 	}
-	if (!err)
-		ret = reply_object(r, t->res, 200, out);
-	else if (err == -ESTALE || err == -EAGAIN)
-		ret = conflict(r, t->res, t->name,
-			       "the object has been modified; please apply your changes to the latest version and try again");
-	else
-		ret = reply_status(r, st);
+	ret = reply_updated(r, t, err, out, st);
 done:
 	cJSON_Delete(in);
 	return ret;
@@ -745,13 +769,7 @@ static enum MHD_Result handle_patch(struct req *r, const struct target *t)
 			continue;
 		break;
 	}
-	if (!err)
-		ret = reply_object(r, t->res, 200, out);
-	else if (err == -ESTALE || err == -EAGAIN)
-		ret = conflict(r, t->res, t->name,
-			       "the object has been modified; please apply your changes to the latest version and try again");
-	else
-		ret = reply_status(r, st);
+	ret = reply_updated(r, t, err, out, st);
 done:
 	cJSON_Delete(patch);
 	return ret;
