@@ -73,26 +73,8 @@ require_rotad_env() {
 # random below the ephemeral range: a port of ours that is briefly unbound
 # (an API server restarting) is never handed out as some connection's
 # local port or as another test's "free port 0".
-free_ports() {
-	"$PY" - "$1" <<'PYEOF'
-import random, socket, sys
-lo, _ = (int(x) for x in open("/proc/sys/net/ipv4/ip_local_port_range").read().split())
-top = min(lo, 32768)
-ports, held = [], []
-while len(ports) < int(sys.argv[1]):
-    p = random.randrange(10000, top)
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", p))
-    except OSError:
-        s.close()
-        continue
-    if p not in ports:
-        ports.append(p)
-        held.append(s)
-print(" ".join(map(str, ports)))
-PYEOF
-}
+FREE_PORTS_PY=$(cd "$(dirname "${BASH_SOURCE[0]}")/../lib" && pwd)/free_ports.py
+free_ports() { "$PY" "$FREE_PORTS_PY" "$1"; }
 free_port() { free_ports 1; }
 # This run's control-plane ports, reserved together so they never collide.
 read -r API_PORT HEALTHZ_PORT METRICS_PORT <<<"$(free_ports 3)"

@@ -173,25 +173,8 @@ ipt_blob() {
 }
 
 # free_ports K: K loopback TCP ports free now, below the ephemeral range.
-free_ports() {
-	"$PY" - "$1" <<'PYEOF'
-import random, socket, sys
-lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
-ports, held = [], []
-while len(ports) < int(sys.argv[1]):
-    p = random.randrange(10000, min(lo, 32768))
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", p))
-    except OSError:
-        s.close()
-        continue
-    if p not in ports:
-        ports.append(p)
-        held.append(s)
-print(" ".join(map(str, ports)))
-PYEOF
-}
+FREE_PORTS_PY=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../lib" && pwd)/free_ports.py
+free_ports() { "$PY" "$FREE_PORTS_PY" "$1"; }
 
 metric() {	# metric PORT NAME: one sample's value from rotad's /metrics
 	curl -s --max-time 2 "http://127.0.0.1:$1/metrics" | awk -v m="$2" '$1 == m { print $2; exit }'

@@ -171,23 +171,8 @@ run_py() {
 
 # free_ports N: N loopback ports free right now, below the ephemeral range
 # (never handed out as some connection's local port meanwhile).
-free_ports() {
-	"$PY" - "$1" <<'EOF'
-import random, socket, sys
-lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
-ports, held = [], []
-while len(ports) < int(sys.argv[1]):
-    p = random.randrange(10000, min(lo, 32768))
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", p))
-    except OSError:
-        continue
-    ports.append(p)
-    held.append(s)
-print(" ".join(map(str, ports)))
-EOF
-}
+FREE_PORTS_PY=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../lib" && pwd)/free_ports.py
+free_ports() { "$PY" "$FREE_PORTS_PY" "$1"; }
 
 wait_for() {	# wait_for SECONDS WHAT CMD...
 	local secs=$1 what=$2 i
