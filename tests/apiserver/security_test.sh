@@ -72,42 +72,7 @@ check "--insecure-http on loopback: plain HTTP without authentication, kubectl w
 need openssl base64
 CC=$D/client-certs
 mkdir -p "$CC"
-# new_ca NAME: a self-signed CA in $CC/NAME.{crt,key}.
-new_ca() {
-	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=$1" \
-		-keyout "$CC/$1.key" -out "$CC/$1.crt" >/dev/null 2>&1
-}
-# new_cert CA NAME SUBJECT EXTENDED-KEY-USAGE DAYS: $CC/NAME.{crt,key} signed
-# by CA (DAYS -1: expired yesterday).
-new_cert() {
-	printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=%s\n' "$4" \
-		>"$CC/$2.ext"
-	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "$3" -keyout "$CC/$2.key" \
-		-out "$CC/$2.csr" >/dev/null 2>&1 &&
-		openssl x509 -req -in "$CC/$2.csr" -CA "$CC/$1.crt" -CAkey "$CC/$1.key" -days "$5" \
-			-extfile "$CC/$2.ext" -out "$CC/$2.crt" >/dev/null 2>&1
-}
-# cert_kubeconfig NAME: a kubeconfig with NAME's certificate and key inline, no token.
-cert_kubeconfig() {
-	cat >"$CC/$1.kubeconfig" <<KC
-apiVersion: v1
-kind: Config
-clusters:
-- name: rota
-  cluster:
-    server: $URL
-    certificate-authority-data: $(base64 -w0 "$D/pki/ca.crt")
-users:
-- name: $1
-  user:
-    client-certificate-data: $(base64 -w0 "$CC/$1.crt")
-    client-key-data: $(base64 -w0 "$CC/$1.key")
-contexts:
-- name: rota
-  context: {cluster: rota, user: $1}
-current-context: rota
-KC
-}
+source "$(dirname "$0")/../lib/pki.sh"
 # code_with NAME: HTTP status of a list made with NAME's certificate and no token.
 code_with() {
 	curl -s -o /dev/null -w '%{http_code}' --cacert "$D/pki/ca.crt" --cert "$CC/$1.crt" --key "$CC/$1.key" \
@@ -120,7 +85,7 @@ new_ca client-ca && new_ca rogue-ca &&
 	new_cert client-ca server-only "/CN=bob" serverAuth 2 &&
 	new_cert client-ca expired "/CN=carol" clientAuth -1 ||
 	{ echo "FAIL: openssl could not make the test certificates"; exit 1; }
-for u in alice mallory; do cert_kubeconfig "$u"; done
+for u in alice mallory; do cert_kubeconfig "$u" "$URL" "$D/pki/ca.crt"; done
 
 check "--client-ca-file with no certificate in it is refused, naming the file" \
 	expect_err "client-ca-file $D/tokens.csv: no PEM certificate" \

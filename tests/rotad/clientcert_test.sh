@@ -18,19 +18,7 @@ command -v openssl >/dev/null || die "openssl is missing"
 
 CC=$TMP/certs
 mkdir -p "$CC"
-new_ca() {
-	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=$1" \
-		-keyout "$CC/$1.key" -out "$CC/$1.crt" >/dev/null 2>&1
-}
-# new_cert CA NAME SUBJECT: a client certificate (clientAuth) signed by CA.
-new_cert() {
-	printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n' \
-		>"$CC/$2.ext"
-	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "$3" -keyout "$CC/$2.key" \
-		-out "$CC/$2.csr" >/dev/null 2>&1 &&
-		openssl x509 -req -in "$CC/$2.csr" -CA "$CC/$1.crt" -CAkey "$CC/$1.key" -days 2 \
-			-extfile "$CC/$2.ext" -out "$CC/$2.crt" >/dev/null 2>&1
-}
+source "$(dirname "$0")/../lib/pki.sh"
 new_ca rdx-client-ca && new_ca rdx-rogue-ca &&
 	new_cert rdx-client-ca rotad "/O=system:node-proxiers/CN=system:rota:node1" &&
 	new_cert rdx-client-ca admin "/O=system:masters/CN=rdx-admin" &&
@@ -42,28 +30,7 @@ stop_apiserver
 start_apiserver --client-ca-file "$CC/rdx-client-ca.crt" -v debug
 SERVER=https://127.0.0.1:$API_PORT
 
-# kc_data NAME: a kubeconfig with NAME's certificate, key and the serving CA inline.
-kc_data() {
-	cat >"$CC/$1.kubeconfig" <<EOF
-apiVersion: v1
-kind: Config
-clusters:
-- name: rdx
-  cluster:
-    server: $SERVER
-    certificate-authority-data: $(base64 -w0 "$API_DIR/pki/ca.crt")
-users:
-- name: $1
-  user:
-    client-certificate-data: $(base64 -w0 "$CC/$1.crt")
-    client-key-data: $(base64 -w0 "$CC/$1.key")
-contexts:
-- name: rdx
-  context: {cluster: rdx, user: $1}
-current-context: rdx
-EOF
-}
-for u in rotad admin rogue; do kc_data "$u"; done
+for u in rotad admin rogue; do cert_kubeconfig "$u" "$SERVER" "$API_DIR/pki/ca.crt"; done
 # The same for rotad with files, relative to the kubeconfig's directory.
 mkdir -p "$CC/byfile/pki"
 cp "$CC/rotad.crt" "$CC/rotad.key" "$API_DIR/pki/ca.crt" "$CC/byfile/pki/"
