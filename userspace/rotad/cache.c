@@ -1,5 +1,6 @@
-/* Cache of parsed objects in tsearch trees (O(log n) per event), plus the
- * bookkeeping health and latency metrics need. */
+/* Cache of parsed objects in tsearch trees (O(log n) per event), an index
+ * of slices by Service, the set of changed Services, plus the bookkeeping
+ * health and latency metrics need. */
 #include <search.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,107 @@ static void obj_free(enum cache_kind kind, void *o)
 static void free_svc(void *o) { obj_free(CACHE_SERVICES, o); }
 static void free_slice(void *o) { obj_free(CACHE_SLICES, o); }
 
+/* ---- slices by Service ---- */
+
+static int group_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct slice_group *)a)->svc_key, ((const struct slice_group *)b)->svc_key);
+}
+
+static void group_free(void *p)
+{
+	struct slice_group *g = p;
+
+	free(g->svc_key);
+	free(g->slices);
+	free(g);
+}
+
+static void index_add(struct cache *c, const struct slice_obj *s)
+{
+	struct slice_group key = { .svc_key = (char *)s->svc_key }, *g, **slot;
+
+	if (!*s->svc_key || !s->ipv4)	/* other families carry no endpoints for rota */
+		return;
+	slot = tfind(&key, &c->by_service, group_cmp);
+	if (!slot) {
+		g = calloc(1, sizeof(*g));
+		if (!g || !(g->svc_key = strdup(s->svc_key)) || !(slot = tsearch(g, &c->by_service, group_cmp))) {
+			if (g)
+				free(g->svc_key);
+			free(g);
+			pr_warn("endpointslice %s: out of memory indexing it", s->key);
+			return;
+		}
+	}
+	g = *slot;
+	if (g->n == g->cap) {
+		size_t cap = g->cap ? g->cap * 2 : 2;
+		const struct slice_obj **v = realloc(g->slices, cap * sizeof(*v));
+
+		if (!v) {
+			pr_warn("endpointslice %s: out of memory indexing it", s->key);
+			return;
+		}
+		g->slices = v;
+		g->cap = cap;
+	}
+	g->slices[g->n++] = s;
+}
+
+static void index_remove(struct cache *c, const struct slice_obj *s)
+{
+	struct slice_group key = { .svc_key = (char *)s->svc_key }, *g, **slot;
+
+	slot = tfind(&key, &c->by_service, group_cmp);
+	if (!slot)
+		return;
+	g = *slot;
+	for (size_t i = 0; i < g->n; i++)
+		if (g->slices[i] == s) {
+			g->slices[i] = g->slices[--g->n];
+			break;
+		}
+	if (!g->n) {
+		tdelete(g, &c->by_service, group_cmp);
+		group_free(g);
+	}
+}
+
+static void index_add_node(const void *node, VISIT which, void *arg)
+{
+	if (which == postorder || which == leaf)
+		index_add(arg, *(const struct slice_obj *const *)node);
+}
+
+static void index_rebuild(struct cache *c)
+{
+	tdestroy(c->by_service, group_free);
+	c->by_service = NULL;
+	twalk_r(c->root[CACHE_SLICES], index_add_node, c);
+}
+
+/* ---- changed Services ---- */
+
+static int str_cmp(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+static void mark_dirty(struct cache *c, const char *svc_key)
+{
+	char *k, **slot;
+
+	if (c->dirty_all || !*svc_key || tfind(svc_key, &c->dirty, str_cmp))
+		return;
+	k = strdup(svc_key);
+	slot = k ? tsearch(k, &c->dirty, str_cmp) : NULL;
+	if (!slot) {
+		free(k);
+		c->dirty_all = true;	/* cannot remember it: revisit everything */
+	}
+}
+
 void cache_init(struct cache *c, const char *node_name)
 {
 	memset(c, 0, sizeof(*c));
@@ -43,6 +145,8 @@ void cache_init(struct cache *c, const char *node_name)
 
 void cache_free(struct cache *c)
 {
+	tdestroy(c->by_service, group_free);
+	tdestroy(c->dirty, free);
 	tdestroy(c->root[CACHE_SERVICES], free_svc);
 	tdestroy(c->root[CACHE_SLICES], free_slice);
 	free(c->triggers);
@@ -98,6 +202,21 @@ static void *parse(const struct cache *c, enum cache_kind kind, const cJSON *obj
 	return o;
 }
 
+/* The Service an object belongs to: its own key, or a slice's svc_key. */
+static const char *owning_service(enum cache_kind kind, const void *o)
+{
+	return kind == CACHE_SERVICES ? ((const struct svc_obj *)o)->key : ((const struct slice_obj *)o)->svc_key;
+}
+
+/* An object leaves the cache: its Service needs a look. */
+static void forget(struct cache *c, enum cache_kind kind, void *o)
+{
+	mark_dirty(c, owning_service(kind, o));
+	if (kind == CACHE_SLICES)
+		index_remove(c, o);
+	obj_free(kind, o);
+}
+
 /* Inserts or replaces; takes ownership of o. Lock held. */
 static void put(struct cache *c, enum cache_kind kind, void *o)
 {
@@ -105,16 +224,20 @@ static void put(struct cache *c, enum cache_kind kind, void *o)
 
 	if (!slot) {
 		obj_free(kind, o);
+		c->dirty_all = true;	/* the cache lost an update: a full sync repairs */
 		return;
 	}
 	if (*slot != o) {
 		void *old = *slot;
 
 		*slot = o;	/* same key: swap the node's payload */
-		obj_free(kind, old);
+		forget(c, kind, old);	/* a slice may have moved to another Service */
 	} else {
 		c->count[kind]++;
 	}
+	if (kind == CACHE_SLICES)
+		index_add(c, o);
+	mark_dirty(c, owning_service(kind, o));
 }
 
 static void del(struct cache *c, enum cache_kind kind, const char *key)
@@ -126,7 +249,7 @@ static void del(struct cache *c, enum cache_kind kind, const char *key)
 		return;
 	old = *slot;
 	tdelete(key, &c->root[kind], key_cmp);
-	obj_free(kind, old);
+	forget(c, kind, old);
 	c->count[kind]--;
 }
 
@@ -185,6 +308,12 @@ void cache_list_commit(struct cache *c, struct cache_list *l)
 	c->root[l->kind] = l->root;
 	c->count[l->kind] = l->n;
 	c->synced[l->kind] = true;
+	if (l->kind == CACHE_SLICES)
+		index_rebuild(c);	/* before the old slices are freed */
+	/* A list may stand for any number of missed events. */
+	c->dirty_all = true;
+	tdestroy(c->dirty, free);
+	c->dirty = NULL;
 	mark_changed(c, 0);
 	pthread_mutex_unlock(&c->lock);
 	tdestroy(old, l->kind == CACHE_SERVICES ? free_svc : free_slice);
@@ -257,4 +386,78 @@ void cache_walk(struct cache *c, enum cache_kind kind, void (*fn)(const void *ob
 	struct walk_ctx w = { fn, arg };
 
 	twalk_r(c->root[kind], walk_node, &w);
+}
+
+const struct svc_obj *cache_service(struct cache *c, const char *key)
+{
+	void **slot = tfind(key, &c->root[CACHE_SERVICES], key_cmp);
+
+	return slot ? *slot : NULL;
+}
+
+const struct slice_obj *const *cache_service_slices(struct cache *c, const char *key, size_t *n)
+{
+	struct slice_group k = { .svc_key = (char *)key }, **g = tfind(&k, &c->by_service, group_cmp);
+
+	*n = g ? (*g)->n : 0;
+	return g ? (const struct slice_obj *const *)(*g)->slices : NULL;
+}
+
+static void collect_key(const void *node, VISIT which, void *arg)
+{
+	struct cache_changes *ch = arg;
+
+	if (which == postorder || which == leaf)
+		ch->keys[ch->n++] = *(char *const *)node;	/* in order: sorted */
+}
+
+static void count_node(const void *node, VISIT which, void *arg)
+{
+	(void)node;
+	if (which == postorder || which == leaf)
+		(*(size_t *)arg)++;
+}
+
+/* The tree's nodes go away; the keys now belong to ch. */
+static void no_free(void *p)
+{
+	(void)p;
+}
+
+void cache_take_changes(struct cache *c, struct cache_changes *ch)
+{
+	size_t n = 0;
+
+	memset(ch, 0, sizeof(*ch));
+	ch->all = c->dirty_all;
+	twalk_r(c->dirty, count_node, &n);
+	ch->keys = n ? calloc(n, sizeof(*ch->keys)) : NULL;
+	if (n && !ch->keys) {
+		ch->all = true;		/* revisit everything rather than lose a change */
+		tdestroy(c->dirty, free);
+	} else {
+		twalk_r(c->dirty, collect_key, ch);
+		tdestroy(c->dirty, no_free);
+	}
+	c->dirty = NULL;
+	c->dirty_all = false;
+}
+
+void cache_requeue_changes(struct cache *c, struct cache_changes *ch)
+{
+	pthread_mutex_lock(&c->lock);
+	if (ch->all)
+		c->dirty_all = true;
+	for (size_t i = 0; i < ch->n; i++)
+		mark_dirty(c, ch->keys[i]);
+	pthread_mutex_unlock(&c->lock);
+	cache_changes_free(ch);
+}
+
+void cache_changes_free(struct cache_changes *ch)
+{
+	for (size_t i = 0; i < ch->n; i++)
+		free(ch->keys[i]);
+	free(ch->keys);
+	memset(ch, 0, sizeof(*ch));
 }

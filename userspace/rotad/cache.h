@@ -1,6 +1,7 @@
 /* What rotad knows of the cluster: parsed Services and EndpointSlices keyed
  * by namespace/name, shared by the watch threads (writers) and the
- * reconciler (reader), with a change signal that coalesces bursts. */
+ * reconciler (reader), with the set of Services changed since the last sync
+ * so that a sync revisits only those. */
 #pragma once
 #include <pthread.h>
 #include <stdbool.h>
@@ -13,10 +14,28 @@ enum cache_kind {
 	CACHE_KINDS,
 };
 
+/* The EndpointSlices of one Service (kubernetes.io/service-name). */
+struct slice_group {
+	char *svc_key;			/* namespace/name; tree key */
+	const struct slice_obj **slices;
+	size_t n, cap;
+};
+
+/* Services a sync has to revisit: those whose object or slices changed, or
+ * every one after a list replaced what was known. */
+struct cache_changes {
+	bool all;
+	char **keys;			/* namespace/name, sorted, unique */
+	size_t n;
+};
+
 struct cache {
 	pthread_mutex_t lock;
 	pthread_cond_t changed;
 	void *root[CACHE_KINDS];	/* tsearch trees of svc_obj / slice_obj */
+	void *by_service;		/* svc_key → slice_group, for slices with a service */
+	void *dirty;			/* tree of strdup'd Service keys changed since the last sync */
+	bool dirty_all;
 	size_t count[CACHE_KINDS];
 	bool synced[CACHE_KINDS];	/* initial list done */
 	unsigned long generation;	/* bumped on every change */
@@ -47,6 +66,14 @@ void cache_list_commit(struct cache *c, struct cache_list *l);
 void cache_list_abort(struct cache_list *l);
 /* Called with the lock held by the reconciler. */
 void cache_walk(struct cache *c, enum cache_kind kind, void (*fn)(const void *obj, void *arg), void *arg);
+const struct svc_obj *cache_service(struct cache *c, const char *key);
+/* The slices of a Service (none: *n = 0). */
+const struct slice_obj *const *cache_service_slices(struct cache *c, const char *key, size_t *n);
+/* Takes the changes pending (lock held); the next sync applies them. A
+ * failed sync puts them back (cache_requeue_changes frees them). */
+void cache_take_changes(struct cache *c, struct cache_changes *ch);
+void cache_requeue_changes(struct cache *c, struct cache_changes *ch);
+void cache_changes_free(struct cache_changes *ch);
 /* The sync's bookkeeping, so /healthz sees a change as pending until a
  * sync has applied it. sync_begin returns the oldest change it takes up;
  * sync_end(c, ok, that) clears it, or on failure puts it back as pending. */

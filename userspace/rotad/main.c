@@ -275,6 +275,7 @@ static void informers_up(struct rotad *d)
 static bool sync_once(struct rotad *d)
 {
 	double start = wall_now(), end, *triggers = NULL, taken;
+	struct cache_changes ch;
 	size_t n_triggers;
 	int failures;
 
@@ -284,10 +285,16 @@ static bool sync_once(struct rotad *d)
 	n_triggers = d->cache.n_triggers;
 	d->cache.triggers = NULL;
 	d->cache.n_triggers = d->cache.cap_triggers = 0;
+	cache_take_changes(&d->cache, &ch);
 	pthread_mutex_unlock(&d->cache.lock);
 
-	failures = reconcile(&d->rec, &d->cache);
+	failures = reconcile(&d->rec, &d->cache, &ch);
 	end = wall_now();
+	/* What failed is revisited by the retry. */
+	if (failures)
+		cache_requeue_changes(&d->cache, &ch);
+	else
+		cache_changes_free(&ch);
 	/* A failed sync leaves its changes pending: /healthz turns 503 if
 	 * they stay unapplied past --healthz-timeout, and the sync is retried. */
 	cache_sync_end(&d->cache, failures == 0, taken);
@@ -359,8 +366,9 @@ static void run(struct rotad *d)
 
 		/* Nothing is written until both lists are in: a partial view
 		 * would delete services that are only not listed yet. */
+		/* No wait to gather a burst: what arrives during a sync is
+		 * taken up together by the next one. */
 		if (ready && (dirty || retry)) {
-			usleep(10000);	/* let a burst of events land in one sync */
 			pthread_mutex_lock(&d->cache.lock);
 			seen = d->cache.generation;
 			pthread_mutex_unlock(&d->cache.lock);
@@ -406,7 +414,13 @@ int main(int argc, char **argv)
 	cache_init(&d->cache, d->opts.node_name);
 
 	/* Configuration errors end rotad before it touches the datapath. */
-	if ((err = client_up(d)) || (err = datapath_up(d)))
+	if ((err = client_up(d)))
+		return 1;
+	/* The lists load while the programs are verified: the informers only
+	 * fill the cache, and nothing is written before both lists are in. */
+	informers_up(d);
+	pr_info("node %s: watching services and endpointslices", d->opts.node_name);
+	if ((err = datapath_up(d)))
 		return 1;
 	err = reconciler_init(&d->rec, &d->dp, d->opts.maglev);
 	if (err) {
@@ -415,8 +429,6 @@ int main(int argc, char **argv)
 	}
 	if (health_start(d))
 		return 1;
-	informers_up(d);
-	pr_info("node %s: watching services and endpointslices", d->opts.node_name);
 	run(d);
 
 	/* The datapath stays: programs, maps and links are pinned. */

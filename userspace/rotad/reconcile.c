@@ -1,6 +1,8 @@
-/* The reconciler: builds every wanted frontend from the cache (each port's
- * backends chosen by model.c's svc_port_backends), compares it with what the
- * maps hold and writes only services that differ. */
+/* The reconciler: for each Service a sync revisits, builds its wanted
+ * frontends from the cache (each port's backends chosen by model.c's
+ * svc_port_backends), compares them with what the maps hold and writes only
+ * what differs. An endpoint change thus costs one Service's work, not a walk
+ * of every Service. */
 #include <errno.h>
 #include <search.h>
 #include <stdio.h>
@@ -13,8 +15,16 @@
 /* A frontend and what it should (or does) hold. */
 struct fe_entry {
 	struct rota_frontend fe;	/* tree key: compared bytewise */
-	char owner[OBJ_KEY_LEN + PORT_NAME_LEN + 2];	/* ns/name:port-name, for logs */
+	char *svc_key;			/* owning Service; NULL: adopted from the maps, owner not known yet */
+	char port_name[PORT_NAME_LEN];
 	struct rota_service svc;
+};
+
+/* The frontends one Service holds in the maps. */
+struct owned {
+	char *svc_key;			/* tree key */
+	struct fe_entry **fes;
+	size_t n, cap;
 };
 
 static int fe_cmp(const void *a, const void *b)
@@ -30,12 +40,82 @@ static int fe_cmp(const void *a, const void *b)
 	return (int)x->scope - (int)y->scope;
 }
 
+static int owned_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct owned *)a)->svc_key, ((const struct owned *)b)->svc_key);
+}
+
+static int str_cmp(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
 static void entry_free(void *p)
 {
 	struct fe_entry *e = p;
 
 	rota_svc_free(&e->svc);
+	free(e->svc_key);
 	free(e);
+}
+
+static void owned_free(void *p)
+{
+	struct owned *o = p;
+
+	free(o->svc_key);
+	free(o->fes);
+	free(o);
+}
+
+static struct owned *owned_of(struct reconciler *r, const char *svc_key)
+{
+	struct owned key = { .svc_key = (char *)svc_key }, **o = tfind(&key, &r->by_owner, owned_cmp);
+
+	return o ? *o : NULL;
+}
+
+static int owned_add(struct reconciler *r, struct fe_entry *e)
+{
+	struct owned *o = owned_of(r, e->svc_key);
+
+	if (!o) {
+		o = calloc(1, sizeof(*o));
+		if (!o || !(o->svc_key = strdup(e->svc_key)) || !tsearch(o, &r->by_owner, owned_cmp)) {
+			if (o)
+				free(o->svc_key);
+			free(o);
+			return -ENOMEM;
+		}
+	}
+	if (o->n == o->cap) {
+		size_t cap = o->cap ? o->cap * 2 : 2;
+		struct fe_entry **v = realloc(o->fes, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		o->fes = v;
+		o->cap = cap;
+	}
+	o->fes[o->n++] = e;
+	return 0;
+}
+
+static void owned_remove(struct reconciler *r, const struct fe_entry *e)
+{
+	struct owned *o = e->svc_key ? owned_of(r, e->svc_key) : NULL;
+
+	if (!o)
+		return;
+	for (size_t i = 0; i < o->n; i++)
+		if (o->fes[i] == e) {
+			o->fes[i] = o->fes[--o->n];
+			break;
+		}
+	if (!o->n) {
+		tdelete(o, &r->by_owner, owned_cmp);
+		owned_free(o);
+	}
 }
 
 int reconciler_init(struct reconciler *r, struct rota_dp *dp, bool maglev)
@@ -53,8 +133,10 @@ int reconciler_init(struct reconciler *r, struct rota_dp *dp, bool maglev)
 	for (size_t i = 0; i < n; i++) {
 		struct fe_entry *e = calloc(1, sizeof(*e));
 
-		if (!e)
+		if (!e) {
+			rota_svc_list_free(list + i, n - i);
 			return -ENOMEM;
+		}
 		e->fe = list[i].fe;
 		e->svc = list[i];
 		qsort(e->svc.backends, e->svc.n_backends, sizeof(*e->svc.backends), backend_cmp);
@@ -69,115 +151,184 @@ int reconciler_init(struct reconciler *r, struct rota_dp *dp, bool maglev)
 
 void reconciler_free(struct reconciler *r)
 {
+	tdestroy(r->by_owner, owned_free);
 	tdestroy(r->current, entry_free);
-	r->current = NULL;
+	tdestroy(r->conflicted, free);
+	r->by_owner = r->current = r->conflicted = NULL;
 }
 
-/* ---- desired state ---- */
-
-struct slice_group {
-	const char *svc_key;	/* tree key */
-	const struct slice_obj **slices;
-	size_t n, cap;
-};
-
-static int group_cmp(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
+/* ---- desired state of the Services revisited ---- */
 
 struct build {
-	void *groups;		/* svc_key → slice_group */
-	void *desired;		/* frontend → entry */
+	struct reconciler *r;
+	struct cache *c;
+	void *want;		/* frontend → entry */
+	void *conflicted;	/* this sync's conflicted Service keys */
 	int err;
 };
 
-static void add_slice(const void *obj, void *arg)
+static void log_owner(char *buf, size_t len, const struct fe_entry *e)
 {
-	const struct slice_obj *s = obj;
-	struct build *b = arg;
-	struct slice_group key = { .svc_key = s->svc_key }, *g, **slot;
+	snprintf(buf, len, "%s:%s", e->svc_key ? e->svc_key : "?", *e->port_name ? e->port_name : "-");
+}
 
-	if (!*s->svc_key || !s->ipv4)
+/* loser wanted a frontend holder_key's Service has: said once, when the
+ * conflict starts, and remembered so the loser is revisited. */
+static void conflict(struct build *b, const struct fe_entry *loser, const char *holder_key)
+{
+	char owner[OBJ_KEY_LEN + PORT_NAME_LEN + 2], f[ROTA_ADDR_STR_LEN], *k;
+
+	if (!strcmp(loser->svc_key, holder_key)) {	/* two ports, one frontend */
+		log_owner(owner, sizeof(owner), loser);
+		pr_warn("service %s: frontend %s repeats another port's; skipping it", owner,
+			rota_fmt_frontend(f, &loser->fe));
 		return;
-	slot = tfind(&key, &b->groups, group_cmp);
-	if (!slot) {
-		g = calloc(1, sizeof(*g));
-		if (!g) {
-			b->err = -ENOMEM;
-			return;
-		}
-		g->svc_key = s->svc_key;
-		slot = tsearch(g, &b->groups, group_cmp);
-		if (!slot) {
-			free(g);
-			b->err = -ENOMEM;
-			return;
-		}
 	}
-	g = *slot;
-	if (g->n == g->cap) {
-		size_t cap = g->cap ? g->cap * 2 : 4;
-		const struct slice_obj **v = realloc(g->slices, cap * sizeof(*v));
-
-		if (!v) {
-			b->err = -ENOMEM;
-			return;
-		}
-		g->slices = v;
-		g->cap = cap;
+	if (!tfind(loser->svc_key, &b->r->conflicted, str_cmp)) {
+		log_owner(owner, sizeof(owner), loser);
+		pr_warn("service %s: frontend %s is already %s's; skipping it", owner,
+			rota_fmt_frontend(f, &loser->fe), holder_key);
 	}
-	g->slices[g->n++] = s;
+	if (tfind(loser->svc_key, &b->conflicted, str_cmp))
+		return;
+	k = strdup(loser->svc_key);
+	if (!k || !tsearch(k, &b->conflicted, str_cmp)) {
+		free(k);
+		b->err = -ENOMEM;
+	}
 }
 
-static void group_free(void *p)
+/* The holder of fe in the maps, or NULL (also for an adopted entry). */
+static const char *holder(struct reconciler *r, const struct rota_frontend *fe)
 {
-	struct slice_group *g = p;
+	struct fe_entry **have = tfind(fe, &r->current, fe_cmp);
 
-	free(g->slices);
-	free(g);
+	return have ? (*have)->svc_key : NULL;
 }
 
-static void add_service(const void *obj, void *arg)
+static void build_service(struct build *b, const struct svc_obj *s)
 {
-	const struct svc_obj *s = obj;
-	struct build *b = arg;
-	struct slice_group key = { .svc_key = s->key }, **g;
+	const struct slice_obj *const *slices;
+	size_t n_slices;
 
 	if (!s->proxied)
 		return;
-	g = tfind(&key, &b->groups, group_cmp);
+	slices = cache_service_slices(b->c, s->key, &n_slices);
 	for (size_t i = 0; i < s->n_ports; i++) {
 		struct fe_entry *e = calloc(1, sizeof(*e)), **slot;
 
-		if (!e) {
+		if (!e || !(e->svc_key = strdup(s->key))) {
+			free(e);
 			b->err = -ENOMEM;
 			return;
 		}
 		e->fe = (struct rota_frontend){ .addr = s->cluster_ip, .port = htons(s->ports[i].port),
 						.proto = s->ports[i].proto };
-		snprintf(e->owner, sizeof(e->owner), "%s:%s", s->key, *s->ports[i].name ? s->ports[i].name : "-");
+		snprintf(e->port_name, sizeof(e->port_name), "%s", s->ports[i].name);
 		e->svc.fe = e->fe;
 		e->svc.type = ROTA_SVC_CLUSTER_IP;
+		e->svc.maglev = b->r->maglev;
 		e->svc.affinity_timeout = s->affinity_timeout;
-		if (svc_port_backends(s, &s->ports[i], g ? (*g)->slices : NULL, g ? (*g)->n : 0, &e->svc.backends,
-				      &e->svc.n_backends)) {
+		if (svc_port_backends(s, &s->ports[i], slices, n_slices, &e->svc.backends, &e->svc.n_backends)) {
 			entry_free(e);
 			b->err = -ENOMEM;
 			return;
 		}
-		slot = tsearch(e, &b->desired, fe_cmp);
-		if (slot && *slot != e) {
-			char f[ROTA_ADDR_STR_LEN];
-
-			pr_warn("service %s: frontend %s is already %s's; skipping it", e->owner,
-				rota_fmt_frontend(f, &e->fe), (*slot)->owner);
+		slot = tsearch(e, &b->want, fe_cmp);
+		if (!slot) {
 			entry_free(e);
+			b->err = -ENOMEM;
+			return;
+		}
+		if (*slot != e) {
+			/* Two Services want one frontend: the one holding it keeps it. */
+			struct fe_entry *other = *slot, *loser = e;
+			const char *h = holder(b->r, &e->fe);
+
+			if (h && !strcmp(h, e->svc_key)) {
+				*slot = e;
+				loser = other;
+			}
+			conflict(b, loser, (*slot)->svc_key);
+			entry_free(loser);
 		}
 	}
 }
 
-/* ---- diff and apply ---- */
+static void build_node(const void *obj, void *arg)
+{
+	build_service(arg, obj);
+}
+
+/* ---- removals ---- */
+
+struct stale {
+	struct fe_entry **v;
+	size_t n, cap;
+	int err;
+};
+
+static void stale_add(struct stale *st, struct fe_entry *e)
+{
+	if (st->n == st->cap) {
+		size_t cap = st->cap ? st->cap * 2 : 16;
+		struct fe_entry **v = realloc(st->v, cap * sizeof(*v));
+
+		if (!v) {
+			st->err = -ENOMEM;
+			return;
+		}
+		st->v = v;
+		st->cap = cap;
+	}
+	st->v[st->n++] = e;
+}
+
+/* e is stale unless the sync wants it for the same Service (an adopted
+ * entry, owner unknown, is kept for whoever wants it). */
+static bool is_stale(void *want, const struct fe_entry *e)
+{
+	struct fe_entry **w = tfind(e, &want, fe_cmp);
+
+	return !w || (e->svc_key && strcmp(e->svc_key, (*w)->svc_key));
+}
+
+struct stale_walk {
+	void *want;
+	struct stale *st;
+};
+
+static void find_stale(const void *node, VISIT which, void *arg)
+{
+	struct stale_walk *sw = arg;
+	struct fe_entry *e = *(struct fe_entry *const *)node;
+
+	if ((which == postorder || which == leaf) && is_stale(sw->want, e))
+		stale_add(sw->st, e);
+}
+
+static void remove_stale(struct reconciler *r, struct stale *st)
+{
+	for (size_t i = 0; i < st->n; i++) {
+		struct fe_entry *e = st->v[i];
+		char f[ROTA_ADDR_STR_LEN];
+		int err = rota_svc_delete(r->dp, &e->fe);
+
+		if (err && err != -ENOENT) {
+			pr_warn("delete service %s: %s", rota_fmt_frontend(f, &e->fe), strerror(-err));
+			r->failures++;
+			continue;
+		}
+		r->deletes++;
+		r->n_services--;
+		r->n_backends -= e->svc.n_backends;
+		owned_remove(r, e);
+		tdelete(e, &r->current, fe_cmp);
+		entry_free(e);
+	}
+}
+
+/* ---- writes ---- */
 
 static bool same_service(const struct rota_service *a, const struct rota_service *b)
 {
@@ -191,125 +342,191 @@ static bool same_service(const struct rota_service *a, const struct rota_service
 	return true;
 }
 
-struct apply {
-	struct reconciler *r;
-	void *desired;
-	struct fe_entry **stale;
-	size_t n_stale, cap_stale;
-};
+/* An adopted entry gets its owner. */
+static void claim(struct reconciler *r, struct fe_entry *have, const struct fe_entry *want)
+{
+	if (have->svc_key)
+		return;
+	have->svc_key = strdup(want->svc_key);
+	memcpy(have->port_name, want->port_name, sizeof(have->port_name));
+	if (!have->svc_key || owned_add(r, have))
+		r->failures++;	/* not tracked: the retried full sync claims it again */
+}
+
+/* Records what the maps now hold, taking want's backends. */
+static void record(struct reconciler *r, struct fe_entry **have, struct fe_entry *want)
+{
+	struct fe_entry *e = have ? *have : calloc(1, sizeof(*e));
+
+	if (!e) {
+		r->failures++;
+		return;
+	}
+	if (have) {
+		r->n_backends -= e->svc.n_backends;
+		rota_svc_free(&e->svc);
+	}
+	e->fe = want->fe;
+	e->svc = want->svc;
+	want->svc.backends = NULL;
+	want->svc.n_backends = 0;
+	r->n_backends += e->svc.n_backends;
+	if (have) {
+		claim(r, e, want);
+		return;
+	}
+	e->svc_key = want->svc_key;
+	want->svc_key = NULL;
+	memcpy(e->port_name, want->port_name, sizeof(e->port_name));
+	tsearch(e, &r->current, fe_cmp);
+	r->n_services++;
+	if (owned_add(r, e))
+		r->failures++;
+}
 
 static void apply_desired(const void *node, VISIT which, void *arg)
 {
-	struct apply *a = arg;
+	struct build *b = arg;
+	struct reconciler *r = b->r;
 	struct fe_entry *want = *(struct fe_entry *const *)node, **have;
-	char err[ROTA_ERR_LEN];
+	char err[ROTA_ERR_LEN], owner[OBJ_KEY_LEN + PORT_NAME_LEN + 2];
 
 	if (which != postorder && which != leaf)
 		return;
-	want->svc.maglev = a->r->maglev;
-	have = tfind(want, &a->r->current, fe_cmp);
-	if (have && same_service(&(*have)->svc, &want->svc))
+	have = tfind(want, &r->current, fe_cmp);
+	if (have && (*have)->svc_key && strcmp((*have)->svc_key, want->svc_key)) {
+		conflict(b, want, (*have)->svc_key);
 		return;
+	}
+	if (have && same_service(&(*have)->svc, &want->svc)) {
+		claim(r, *have, want);
+		return;
+	}
+	log_owner(owner, sizeof(owner), want);
 	/* What no retry can fix (more backends than Maglev or the maps take)
 	 * is skipped like any object rota cannot serve; only failed writes
 	 * count as failures, retried and reported by /healthz. */
-	if (rota_svc_validate(a->r->dp, &want->svc, err)) {
-		pr_warn("service %s: cannot be served: %s; skipping it", want->owner, err);
-		a->r->skipped++;
+	if (rota_svc_validate(r->dp, &want->svc, err)) {
+		pr_warn("service %s: cannot be served: %s; skipping it", owner, err);
+		r->skipped++;
 		return;
 	}
-	if (rota_svc_upsert(a->r->dp, &want->svc, err)) {
-		pr_warn("service %s: %s", want->owner, err);
-		a->r->failures++;
+	if (rota_svc_upsert(r->dp, &want->svc, err)) {
+		pr_warn("service %s: %s", owner, err);
+		r->failures++;
 		return;
 	}
-	a->r->upserts++;
-	/* Record what the maps now hold (a copy: desired is freed after the sync). */
-	{
-		struct fe_entry *e = calloc(1, sizeof(*e));
-
-		if (!e)
-			return;
-		*e = *want;
-		e->svc.backends = calloc(want->svc.n_backends + 1, sizeof(*e->svc.backends));
-		if (!e->svc.backends) {
-			free(e);
-			return;
-		}
-		memcpy(e->svc.backends, want->svc.backends, want->svc.n_backends * sizeof(*e->svc.backends));
-		if (have) {
-			struct fe_entry *old = *have;
-
-			a->r->n_backends -= old->svc.n_backends;
-			*have = e;
-			entry_free(old);
-		} else {
-			tsearch(e, &a->r->current, fe_cmp);
-			a->r->n_services++;
-		}
-		a->r->n_backends += e->svc.n_backends;
-	}
+	r->upserts++;
+	record(r, have, want);
 }
 
-static void find_stale(const void *node, VISIT which, void *arg)
+/* ---- one sync ---- */
+
+static int key_ptr_cmp(const void *a, const void *b)
 {
-	struct apply *a = arg;
-	struct fe_entry *have = *(struct fe_entry *const *)node;
-
-	if (which != postorder && which != leaf)
-		return;
-	if (tfind(have, &a->desired, fe_cmp))
-		return;
-	if (a->n_stale == a->cap_stale) {
-		size_t cap = a->cap_stale ? a->cap_stale * 2 : 16;
-		struct fe_entry **v = realloc(a->stale, cap * sizeof(*v));
-
-		if (!v)
-			return;
-		a->stale = v;
-		a->cap_stale = cap;
-	}
-	a->stale[a->n_stale++] = have;
+	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-int reconcile(struct reconciler *r, struct cache *c)
+/* The Service keys a partial sync revisits: the changed ones, and those
+ * waiting for a frontend another Service holds. The strings stay owned by
+ * ch and r->conflicted. */
+struct key_list {
+	const struct cache_changes *ch;
+	const char **v;
+	size_t n, cap;
+	int err;
+};
+
+static void add_conflicted(const void *node, VISIT which, void *arg)
 {
-	struct build b = {};
-	struct apply a = { .r = r };
+	struct key_list *l = arg;
+	const char *k = *(char *const *)node;
+
+	if ((which != postorder && which != leaf) ||
+	    bsearch(&k, l->ch->keys, l->ch->n, sizeof(*l->ch->keys), key_ptr_cmp))
+		return;
+	if (l->n == l->cap) {
+		size_t cap = l->cap * 2 + 4;
+		const char **v = realloc(l->v, cap * sizeof(*v));
+
+		if (!v) {
+			l->err = -ENOMEM;
+			return;
+		}
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n++] = k;
+}
+
+static int revisited_keys(const struct reconciler *r, const struct cache_changes *ch, struct key_list *l)
+{
+	l->ch = ch;
+	l->cap = ch->n + 4;
+	l->v = calloc(l->cap, sizeof(*l->v));
+	if (!l->v)
+		return -ENOMEM;
+	memcpy(l->v, ch->keys, ch->n * sizeof(*l->v));
+	l->n = ch->n;
+	twalk_r(r->conflicted, add_conflicted, l);
+	return l->err;
+}
+
+int reconcile(struct reconciler *r, struct cache *c, const struct cache_changes *ch)
+{
+	struct build b = { .r = r, .c = c };
+	struct key_list keys = {};
+	struct stale st = {};
 
 	r->upserts = r->deletes = r->failures = r->skipped = 0;
+	if (!ch->all && (b.err = revisited_keys(r, ch, &keys)))
+		goto out;
 	pthread_mutex_lock(&c->lock);
-	cache_walk(c, CACHE_SLICES, add_slice, &b);
-	cache_walk(c, CACHE_SERVICES, add_service, &b);
-	pthread_mutex_unlock(&c->lock);
-	tdestroy(b.groups, group_free);
-	if (b.err) {
-		tdestroy(b.desired, entry_free);
-		pr_warn("sync: %s", strerror(-b.err));
-		return 1;
-	}
+	if (ch->all) {
+		cache_walk(c, CACHE_SERVICES, build_node, &b);
+	} else {
+		for (size_t i = 0; i < keys.n; i++) {
+			const struct svc_obj *s = cache_service(c, keys.v[i]);
 
-	/* Removals first: what goes frees map space for what comes. */
-	a.desired = b.desired;
-	twalk_r(r->current, find_stale, &a);
-	for (size_t i = 0; i < a.n_stale; i++) {
-		struct fe_entry *e = a.stale[i];
-		char f[ROTA_ADDR_STR_LEN];
-		int err = rota_svc_delete(r->dp, &e->fe);
-
-		if (err && err != -ENOENT) {
-			pr_warn("delete service %s: %s", rota_fmt_frontend(f, &e->fe), strerror(-err));
-			r->failures++;
-			continue;
+			if (s)
+				build_service(&b, s);
 		}
-		r->deletes++;
-		r->n_services--;
-		r->n_backends -= e->svc.n_backends;
-		tdelete(e, &r->current, fe_cmp);
-		entry_free(e);
 	}
-	free(a.stale);
-	twalk_r(b.desired, apply_desired, &a);
-	tdestroy(b.desired, entry_free);
+	pthread_mutex_unlock(&c->lock);
+	if (b.err)
+		goto out;
+
+	/* Removals first: what goes frees map space for what comes. After a
+	 * list every frontend is checked; otherwise only the revisited
+	 * Services' own. */
+	if (ch->all) {
+		twalk_r(r->current, find_stale, &(struct stale_walk){ b.want, &st });
+	} else {
+		for (size_t i = 0; i < keys.n; i++) {
+			struct owned *o = owned_of(r, keys.v[i]);
+
+			for (size_t j = 0; o && j < o->n; j++)
+				if (is_stale(b.want, o->fes[j]))
+					stale_add(&st, o->fes[j]);
+		}
+	}
+	if ((b.err = st.err))
+		goto out;
+	remove_stale(r, &st);
+	twalk_r(b.want, apply_desired, &b);
+	if (!b.err) {
+		tdestroy(r->conflicted, free);
+		r->conflicted = b.conflicted;
+		b.conflicted = NULL;
+	}
+out:
+	if (b.err) {
+		pr_warn("sync: %s", strerror(-b.err));
+		r->failures++;
+	}
+	tdestroy(b.conflicted, free);
+	tdestroy(b.want, entry_free);
+	free(st.v);
+	free(keys.v);
 	return (int)r->failures;
 }

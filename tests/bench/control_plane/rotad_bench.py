@@ -6,7 +6,9 @@ benchmark's objects, and measures
   full sync: rotad's exec until every frontend's master entry in
     rota_svc4 holds all its backends (the master entry is written last, so
     then the service is whole), split by rotad's own log lines (timestamped
-    here as they arrive) into process start, list and map writes;
+    here as they arrive) into process start, list (the datapath loads
+    meanwhile) and the sync proper: from the moment both lists are in and
+    the datapath is ready until the last service is whole;
   memory: rotad's VmHWM/VmRSS after the sync and after the changes;
   single-endpoint changes: N sequential PATCHes of one EndpointSlice, each
     flipping one endpoint's readiness; per change the time from sending the
@@ -162,6 +164,7 @@ def full_sync(agent, svc_map, frontends, endpoints_of, a):
     t0 = agent.started
     marks = {
         "datapath": agent.first(r"loaded the datapath|adopting the datapath"),
+        "adopted": agent.first(r"adopted \d+ services with \d+ backends"),
         "watching": agent.first(r"watching services and endpointslices"),
         "listed_services": agent.first(r"listed (\d+) services"),
         "listed_slices": agent.first(r"listed (\d+) endpointslices"),
@@ -171,6 +174,7 @@ def full_sync(agent, svc_map, frontends, endpoints_of, a):
     if missing:
         sys.exit("rotad_bench.py: rotad's log lacks the lines for %s (is --log-level debug passed?)" % ", ".join(missing))
     listed = max(marks["listed_services"][0], marks["listed_slices"][0])
+    ready = max(listed, marks["adopted"][0])      # the sync can start
     sync_m = marks["sync"][1]
     return {
         "total_s": t_done - t0,
@@ -179,7 +183,8 @@ def full_sync(agent, svc_map, frontends, endpoints_of, a):
         "list_s": listed - marks["watching"][0],
         "listed_services": int(marks["listed_services"][1].group(1)),
         "listed_slices": int(marks["listed_slices"][1].group(1)),
-        "writes_s": t_done - listed,
+        "ready_s": ready - t0,
+        "writes_s": t_done - ready,
         "sync_logged_at_s": marks["sync"][0] - t0,
         "rotad_sync_ms": float(sync_m.group(3)),
         "services_written": int(sync_m.group(1)),
