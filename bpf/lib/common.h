@@ -35,7 +35,6 @@
 
 /* Set by the loader before load (frozen .rodata, so the verifier sees
  * constants). Defaults match a fresh `rota load`. */
-const volatile __u32 maglev_m = ROTA_MAGLEV_DEFAULT_M;
 const volatile __be32 hairpin_addr = bpf_htonl(ROTA_HAIRPIN_ADDR_DEFAULT);
 const volatile __u32 ct_tcp_established_s = 86400;
 const volatile __u32 ct_tcp_syn_s = 60;

@@ -25,23 +25,34 @@ static __always_inline struct rota_backend *backend_active(__u32 id, __u32 svc_i
 	return b;
 }
 
-static __always_inline __u32 maglev_pick(__u32 svc_id, __u32 hash)
+/* The backend id the service's Maglev table holds at hash % M, or 0 (no
+ * table, no such entry) so that the caller picks at random instead.
+ *
+ * M comes from this same master entry and the table is looked up by
+ * (svc_id, M), so the modulo always uses the size of the table it indexes:
+ * librota publishes a table of a new size under a new key before the master
+ * entry names it, and removes the old one only after. Should the table ever
+ * be shorter than M says, the lookup is still safe: inner arrays are
+ * BPF_F_INNER_MAP, so the chunk index is checked against the table actually
+ * found, at run time, and a miss returns NULL. */
+static __always_inline __u32 maglev_pick(const struct rota_svc_entry *svc, __u32 hash)
 {
-	__u32 zero = 0, idx;
-	__u32 *table;
-	void *inner;
+	struct rota_maglev_key key = { .svc_id = svc->svc_id, .maglev_m = svc->maglev_m };
+	struct rota_maglev_chunk *chunk;
+	__u32 idx, pos;
+	void *table;
 
-	inner = bpf_map_lookup_elem(&rota_maglev4, &svc_id);
-	if (!inner)
+	if (!key.maglev_m)
 		return 0;
-	table = bpf_map_lookup_elem(inner, &zero);
+	table = bpf_map_lookup_elem(&rota_maglev4, &key);
 	if (!table)
 		return 0;
-	idx = hash % maglev_m;
-	barrier_var(idx);
-	if (idx >= maglev_m)
+	idx = hash % key.maglev_m;
+	pos = idx / ROTA_MAGLEV_CHUNK;
+	chunk = bpf_map_lookup_elem(table, &pos);
+	if (!chunk)
 		return 0;
-	return table[idx];
+	return chunk->backend_id[idx % ROTA_MAGLEV_CHUNK];
 }
 
 static __always_inline __u32 random_pick(__be32 addr, __be16 port, __u8 proto,
@@ -106,11 +117,19 @@ lb_select(__be32 addr, __be16 port, __u8 proto, const struct rota_svc_entry *svc
 			return bpf_map_lookup_elem(&rota_backends4, &id);
 		}
 	}
-	if (svc->flags & ROTA_SVC_F_MAGLEV)
-		id = maglev_pick(svc->svc_id, hash);
-	if (!id)
+	/* A Maglev miss (no table, an index past the table, an entry naming
+	 * no active backend of the service) falls back to the random pick,
+	 * never to a rejection. */
+	b = NULL;
+	if (svc->flags & ROTA_SVC_F_MAGLEV) {
+		id = maglev_pick(svc, hash);
+		if (id)
+			b = backend_active(id, svc->svc_id);
+	}
+	if (!b) {
 		id = random_pick(addr, port, proto, svc);
-	b = backend_active(id, svc->svc_id);
+		b = backend_active(id, svc->svc_id);
+	}
 	if (!b)
 		return NULL;
 	if (svc->flags & ROTA_SVC_F_AFFINITY)

@@ -22,20 +22,25 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } rota_backends4 SEC(".maps");
 
-/* Inner template: one array element holding maglev_m backend ids. The
- * loader sets value_size to 4 × maglev_m; no BTF type so that it can. */
+/* Inner template: a Maglev table, chunks of backend ids (struct
+ * rota_maglev_chunk). BPF_F_INNER_MAP lets tables of every size share the
+ * outer map: the verifier then checks a lookup's index against the table it
+ * really got, at run time, instead of against this template's max_entries.
+ * librota creates every table with the same flag, key and value size. */
 struct rota_maglev_inner {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
+	__uint(map_flags, BPF_F_INNER_MAP);
+	__uint(max_entries, (ROTA_MAGLEV_MIN_M + ROTA_MAGLEV_CHUNK - 1) / ROTA_MAGLEV_CHUNK);
 	__uint(key_size, sizeof(__u32));
-	__uint(value_size, sizeof(__u32) * ROTA_MAGLEV_DEFAULT_M);
+	__uint(value_size, sizeof(struct rota_maglev_chunk));
 };
 
-/* svc_id → Maglev table; replaced whole, so a packet never sees half a table. */
+/* (svc_id, size) → Maglev table; replaced whole, so a packet never sees
+ * half a table. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH_OF_MAPS);
 	__uint(max_entries, ROTA_DEFAULT_MAGLEV_ENTRIES);
-	__type(key, __u32);
+	__type(key, struct rota_maglev_key);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 	__array(values, struct rota_maglev_inner);
 } rota_maglev4 SEC(".maps");

@@ -5,7 +5,7 @@
 #include "rota/types.h"
 
 /* Bumped when any struct below changes layout; stored in rota_config. */
-#define ROTA_ABI_VERSION 1
+#define ROTA_ABI_VERSION 2
 
 /* Pinned names under the bpffs directory (default /sys/fs/bpf/rota). */
 #define ROTA_DEFAULT_BPFFS_DIR "/sys/fs/bpf/rota"
@@ -24,16 +24,29 @@
 /* Default capacities; `rota load --services/--backends/--conntrack` override. */
 #define ROTA_DEFAULT_SVC_ENTRIES      262144	/* service slots, masters included */
 #define ROTA_DEFAULT_BACKEND_ENTRIES  262144
-#define ROTA_DEFAULT_MAGLEV_ENTRIES   65536	/* services with a Maglev table */
+#define ROTA_DEFAULT_MAGLEV_ENTRIES   65536	/* Maglev tables (one per Maglev service) */
 #define ROTA_DEFAULT_CT_ENTRIES       524288
 #define ROTA_DEFAULT_AFFINITY_ENTRIES 65536
 #define ROTA_DEFAULT_SK_ENTRIES       131072
 #define ROTA_FRAG_ENTRIES             8192
 #define ROTA_ENDPOINT_ENTRIES         65536
 
-/* Maglev table size: a prime, at least 100 × the largest backend count. */
-#define ROTA_MAGLEV_DEFAULT_M 16381
-#define ROTA_MAGLEV_MAX_M     131071
+/* Maglev table sizes. Each service's table has its own size M: the smallest
+ * prime of a fixed ladder (251, 509, 1021 … 131071; userspace/lib/maglev.c)
+ * that is at least 100 × its active backends, so shares stay within 1 % of
+ * even. rota_config.maglev_m caps M (`rota load --maglev-size`, default the
+ * largest); a service that would need more is refused. */
+#define ROTA_MAGLEV_MIN_M 251
+#define ROTA_MAGLEV_MAX_M 131071
+
+/* A Maglev table is an array of chunks of ROTA_MAGLEV_CHUNK backend ids:
+ * entry j is backend_id[j % CHUNK] of element j / CHUNK. Whole chunks, not
+ * one id per element: the kernel rounds array values up to 8 bytes and
+ * copies element by element, so single ids would cost twice the memory and
+ * several times the time to fill. Ids past M in the last chunk are 0 (no
+ * backend). Every ladder prime lies just below a power of two, so that
+ * padding is at most 19 ids. */
+#define ROTA_MAGLEV_CHUNK 64
 
 /* Address a pod sees as the source of its own hairpinned connections. */
 #define ROTA_HAIRPIN_ADDR_DEFAULT 0xA9FE2A01u	/* 169.254.42.1, host order */
@@ -74,7 +87,11 @@ ROTA_ASSERT_SIZE(struct rota_svc_key, 12);
 /* Value of rota_svc4: master fields are meaningful in slot 0, backend_id
  * in the other slots. */
 struct rota_svc_entry {
-	__u32 backend_id;	/* slot > 0: key into rota_backends4 */
+	union {
+		__u32 backend_id;	/* slots: key into rota_backends4 */
+		__u32 maglev_m;		/* master: entries in this service's Maglev
+					 * table, 0 = none (see rota_maglev_key) */
+	};
 	__u32 count;		/* master: active backends */
 	__u32 terminating;	/* master: terminating backends after them */
 	__u32 svc_id;		/* master and slots: the service's id */
@@ -101,10 +118,29 @@ struct rota_backend {
 };
 ROTA_ASSERT_SIZE(struct rota_backend, 12);
 
+/* Key of rota_maglev4 (hash of maps; value: the table, an array of
+ * struct rota_maglev_chunk). The size is part of the key: a table of a new
+ * size is published beside the old one, the master entry switches to it in
+ * one write and the old one is removed after, so a packet never pairs one
+ * table with the other's size. A table of the same size is replaced in
+ * place. */
+struct rota_maglev_key {
+	__u32 svc_id;
+	__u32 maglev_m;		/* the master entry's maglev_m */
+};
+ROTA_ASSERT_SIZE(struct rota_maglev_key, 8);
+
+/* Value of a Maglev table's elements (see ROTA_MAGLEV_CHUNK). */
+struct rota_maglev_chunk {
+	__u32 backend_id[ROTA_MAGLEV_CHUNK];
+};
+ROTA_ASSERT_SIZE(struct rota_maglev_chunk, 4 * ROTA_MAGLEV_CHUNK);
+
 /* Value of rota_config (array, key 0): settings every program reads. */
 struct rota_config {
 	__u32  abi_version;	/* ROTA_ABI_VERSION of the loader */
-	__u32  maglev_m;	/* size of every Maglev table */
+	__u32  maglev_m;	/* largest Maglev table a service may get (a prime
+				 * ROTA_MAGLEV_MIN_M..MAX_M); read by librota only */
 	__be32 hairpin_addr;	/* source a pod sees on its own hairpinned flows */
 	__u32  tcp_established_timeout;	/* seconds */
 	__u32  tcp_syn_timeout;

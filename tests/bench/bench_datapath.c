@@ -22,6 +22,7 @@
 #include "bench.skel.h"
 #include "dp.h"
 #include "log.h"
+#include "maglev.h"
 #include "stats.h"
 #include "svc.h"
 
@@ -90,7 +91,7 @@ struct bench_cfg {
 	int    n_sizes;
 	bool   random, maglev;
 	int    backends;
-	__u32  maglev_m;
+	__u32  maglev_m;	/* cap on Maglev tables (rota load --maglev-size) */
 	int    cpu;
 	unsigned only;		/* 0, or a mask of the cases to measure (1 << case) */
 	const char *dir;
@@ -233,7 +234,7 @@ static __u32 map_max_entries(int fd)
  * object gives conntrack entries that never saw a reply (SYN_KEEP leaves
  * the default; 0 makes every entry read as expired, so every repeat takes
  * the new-flow path). */
-static struct rota_bench *bench_open(const struct rota_load_opts *lo, __u32 m, __u8 new_flow, __u32 syn_s)
+static struct rota_bench *bench_open(const struct rota_load_opts *lo, __u8 new_flow, __u32 syn_s)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, oo, .pin_root_path = lo->dir);
 	struct rota_bench *s = rota_bench__open_opts(&oo);
@@ -243,11 +244,10 @@ static struct rota_bench *bench_open(const struct rota_load_opts *lo, __u32 m, _
 		pr_warn("open the bench BPF object: %s", strerror(errno));
 		return NULL;
 	}
-	s->rodata->maglev_m = m;
 	s->rodata->bench_new_flow = new_flow;
 	if (syn_s != SYN_KEEP)
 		s->rodata->ct_tcp_syn_s = syn_s;
-	err = rota_dp_size_maps(s->obj, lo, m);
+	err = rota_dp_size_maps(s->obj, lo);
 	if (err)
 		pr_warn("size the bench maps to %s: %s", lo->dir, strerror(-err));
 	else if ((err = rota_bench__load(s)))
@@ -278,8 +278,7 @@ static void variant_close(struct variant_state *v)
 static int variant_open(struct variant_state *v, const char *base, const char *name, __u32 services,
 			const struct bench_cfg *cfg, __u32 max_services)
 {
-	__u32 m = cfg->maglev_m;
-	struct rota_load_opts lo = { .maglev_m = m };
+	struct rota_load_opts lo = { .maglev_m = cfg->maglev_m };
 	double t0 = now_s();
 	int err;
 
@@ -314,15 +313,58 @@ static int variant_open(struct variant_state *v, const char *base, const char *n
 	/* The benchmark sends no replies, so its established flow stays in
 	 * state NEW: give that the established lifetime, or it could age out
 	 * (60 s) between two runs on a slow machine. */
-	v->est = bench_open(&lo, m, 0, EST_LIFETIME_S);
-	v->new = v->est ? bench_open(&lo, m, 1, 0) : NULL;
-	v->cyc = v->new ? bench_open(&lo, m, 1, SYN_KEEP) : NULL;
+	v->est = bench_open(&lo, 0, EST_LIFETIME_S);
+	v->new = v->est ? bench_open(&lo, 1, 0) : NULL;
+	v->cyc = v->new ? bench_open(&lo, 1, SYN_KEEP) : NULL;
 	if (!v->cyc)
 		return -EINVAL;
-	fprintf(stderr, "bench: %s/%u services: datapath loaded in %s (rota_svc4 %u, rota_backends4 %u, rota_maglev4 %u, rota_ct4 %u entries, maglev M %u) in %.1f s\n",
+	fprintf(stderr, "bench: %s/%u services: datapath loaded in %s (rota_svc4 %u, rota_backends4 %u, rota_maglev4 %u, rota_ct4 %u entries, Maglev cap %u) in %.1f s\n",
 		name, services, v->dir, v->dp.svc_max, v->dp.backends_max, map_max_entries(v->dp.maglev_fd),
-		v->dp.ct_max, m, now_s() - t0);
+		v->dp.ct_max, v->dp.cfg.maglev_m, now_s() - t0);
 	return 0;
+}
+
+/* Kernel memory of a map (what `bpftool map show` calls bytes_memlock),
+ * from the fdinfo of fd; 0 if unreadable. */
+static unsigned long long map_memlock(int fd)
+{
+	char path[64], line[128];
+	unsigned long long v = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "memlock: %llu", &v) == 1)
+			break;
+	fclose(f);
+	return v;
+}
+
+/* How many Maglev tables rota_maglev4 holds and their kernel memory. */
+static unsigned long long maglev_tables_memlock(const struct rota_dp *dp, __u32 *tables)
+{
+	struct rota_maglev_key key, next, *prev = NULL;
+	unsigned long long sum = 0;
+	__u32 inner_id;
+	int fd;
+
+	*tables = 0;
+	while (bpf_map_get_next_key(dp->maglev_fd, prev, &next) == 0) {
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(dp->maglev_fd, &key, &inner_id))
+			continue;
+		fd = bpf_map_get_fd_by_id(inner_id);
+		if (fd < 0)
+			continue;
+		sum += map_memlock(fd);
+		(*tables)++;
+		close(fd);
+	}
+	return sum;
 }
 
 /* Services [from, to): VIP_BASE+i:80/TCP → backends BACKEND_BASE+i*nb+j:8080. */
@@ -806,13 +848,17 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: bench_datapath [--full] [--repeat N] [--runs N] [--sizes A,B,...] [--backends N]\n"
-		"                      [--variants random,maglev] [--maglev-m M] [--cpu N|-1]\n"
+		"                      [--variants random,maglev] [--maglev-m CAP] [--cpu N|-1]\n"
 		"                      [--dir BPFFS_DIR] [--csv FILE] [--md FILE] [--only CASE,...]\n"
 		"No arguments: quick self-check (10 services, repeat 10000, 1 run), exit 0 when every\n"
 		"program gives the expected verdicts and counters. --full: the benchmark (10, 1000,\n"
 		"100000 services, repeat 1000000, 7 runs, random and maglev). --only CASE,... measures\n"
 		"only those cases (floor, restore, established, pass_through, restore_new, new_flow,\n"
-		"new_flow_cycled), e.g. under `perf record`; ratios to cases not measured are then meaningless.\n");
+		"new_flow_cycled), e.g. under `perf record`; ratios to cases not measured are then meaningless.\n"
+		"Each Maglev service's table has the size rota gives --backends N active backends (the\n"
+		"smallest of 251, 509, 1021, ... 131071 that is >= 100 x N); --maglev-m CAP is the datapath's\n"
+		"cap on it (rota load --maglev-size; default the largest), so a CAP below that size makes\n"
+		"the Maglev services fail to program.\n");
 }
 
 static int parse_only(const char *s, struct bench_cfg *cfg)
@@ -933,11 +979,13 @@ int main(int argc, char **argv)
 	}
 	if (!cfg.repeat)
 		cfg.repeat = cfg.full ? 1000000 : 10000;
-	/* 100,000 Maglev tables of the default 16,381 slots take 6.4 GB of
-	 * kernel memory and ~50 s to program; the per-packet path is the same
-	 * for any M (one array read at hash % M), so --full uses 1021. */
 	if (!cfg.maglev_m)
-		cfg.maglev_m = cfg.full ? 1021 : ROTA_MAGLEV_DEFAULT_M;
+		cfg.maglev_m = ROTA_MAGLEV_MAX_M;
+	if (!maglev_size_valid(cfg.maglev_m)) {
+		fprintf(stderr, "--maglev-m %u: must be a prime from %u to %u\n", cfg.maglev_m, ROTA_MAGLEV_MIN_M,
+			ROTA_MAGLEV_MAX_M);
+		return 2;
+	}
 	if (!cfg.runs)
 		cfg.runs = cfg.full ? 7 : 1;
 	if (cfg.runs < 1 || cfg.runs > MAX_RUNS || cfg.backends < 1 || cfg.backends > MAX_BACKENDS ||
@@ -991,9 +1039,10 @@ int main(int argc, char **argv)
 		err = -ENOMEM;
 		goto out;
 	}
-	fprintf(stderr, "bench: %s, repeat %u, %d run(s) per point, %d backends per service, Maglev M %u, "
-		"pinned to CPU %d\n", cfg.full ? "full benchmark" : "self-check", cfg.repeat, cfg.runs,
-		cfg.backends, cfg.maglev_m, cfg.cpu);
+	fprintf(stderr, "bench: %s, repeat %u, %d run(s) per point, %d backends per service, Maglev tables "
+		"of %u entries (cap %u), pinned to CPU %d\n", cfg.full ? "full benchmark" : "self-check",
+		cfg.repeat, cfg.runs, cfg.backends, maglev_size_for((size_t)cfg.backends, ROTA_MAGLEV_MAX_M),
+		cfg.maglev_m, cfg.cpu);
 
 	/* Every point gets a datapath of its own holding exactly its services,
 	 * all loaded at once and measured interleaved, so that drift and noise
@@ -1020,6 +1069,13 @@ int main(int argc, char **argv)
 			if (!err)
 				fprintf(stderr, "bench: %s: programmed %u services in %.2f s (%.0f services/s)\n",
 					p->run.where, p->services, p->program_s, p->services / p->program_s);
+			if (!err && maglev) {
+				__u32 tables;
+				unsigned long long bytes = maglev_tables_memlock(&p->vs.dp, &tables);
+
+				fprintf(stderr, "bench: %s: %u Maglev tables, %.1f MiB of kernel memory\n",
+					p->run.where, tables, bytes / 1048576.0);
+			}
 		}
 	}
 	/* Each case at every point back to back (seconds apart at most), in

@@ -3,7 +3,10 @@
 # --full) with 10, 1,000 and 100,000 services. Prints the table and writes
 # build/bench/datapath.md (table, machine, command) and datapath.csv. The
 # datapaths live in a temporary bpffs directory, removed on exit, error or
-# Ctrl-C. Extra arguments go to bench_datapath (e.g. --runs 9, --maglev-m 16381).
+# Ctrl-C. Extra arguments go to bench_datapath (e.g. --runs 9; --backends 10
+# for Maglev tables of 1021 entries; --maglev-m CAP, the datapath's cap on a
+# service's table, as `rota load --maglev-size`). The smallest run:
+#   tests/bench/run.sh --sizes 10 --runs 1 --repeat 10000
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 

@@ -180,6 +180,101 @@ uint32_t backend_id(const char *vip, uint16_t port, uint8_t proto, const char *b
 	return id;
 }
 
+uint32_t svc_maglev_m(const char *vip, uint16_t port, uint8_t proto)
+{
+	struct rota_frontend fe = { .addr = ip4(vip), .port = htons(port), .proto = proto };
+	struct rota_service s;
+	uint32_t m;
+
+	assert_int_equal(rota_svc_get(&env.dp, &fe, &s), 0);
+	m = s.maglev_m;
+	rota_svc_free(&s);
+	return m;
+}
+
+bool maglev_has(uint32_t svc_id, uint32_t m)
+{
+	struct rota_maglev_key key = { .svc_id = svc_id, .maglev_m = m };
+	uint32_t inner_id;
+
+	return bpf_map_lookup_elem(env.dp.maglev_fd, &key, &inner_id) == 0;
+}
+
+uint32_t maglev_read(uint32_t svc_id, uint32_t m, uint32_t *table)
+{
+	struct rota_maglev_key key = { .svc_id = svc_id, .maglev_m = m };
+	struct bpf_map_info info = { 0 };
+	__u32 len = sizeof(info), inner_id, chunks = (m + ROTA_MAGLEV_CHUNK - 1) / ROTA_MAGLEV_CHUNK;
+	struct rota_maglev_chunk c;
+	int fd;
+
+	if (bpf_map_lookup_elem(env.dp.maglev_fd, &key, &inner_id))
+		fail_msg("no Maglev table of %u entries for service %u", m, svc_id);
+	fd = bpf_map_get_fd_by_id(inner_id);
+	assert_true(fd >= 0);
+	assert_int_equal(bpf_obj_get_info_by_fd(fd, &info, &len), 0);
+	assert_int_equal(info.type, BPF_MAP_TYPE_ARRAY);
+	assert_int_equal(info.map_flags, BPF_F_INNER_MAP);
+	assert_int_equal(info.key_size, sizeof(__u32));
+	assert_int_equal(info.value_size, sizeof(struct rota_maglev_chunk));
+	assert_int_equal(info.max_entries, chunks);
+	for (__u32 i = 0; i < chunks; i++) {
+		assert_int_equal(bpf_map_lookup_elem(fd, &i, &c), 0);
+		for (__u32 j = 0; j < ROTA_MAGLEV_CHUNK; j++) {
+			__u32 e = i * ROTA_MAGLEV_CHUNK + j;
+
+			if (e < m)
+				table[e] = c.backend_id[j];
+			else if (c.backend_id[j])
+				fail_msg("Maglev table %u/%u: padding entry %u holds %u, not 0", svc_id, m, e,
+					 c.backend_id[j]);
+		}
+	}
+	close(fd);
+	return inner_id;
+}
+
+static uint32_t rol32(uint32_t w, unsigned int s)
+{
+	return (w << s) | (w >> (32 - s));
+}
+
+/* Bob Jenkins' lookup3 final() over (saddr, daddr, sport<<16|dport ^ proto),
+ * words as they lie in the packet, fixed seed: written out here from the
+ * lookup3 description so the backend choice can be predicted. */
+uint32_t flow_hash(uint32_t saddr, uint32_t daddr, uint16_t sport_n, uint16_t dport_n, uint8_t proto)
+{
+	uint32_t a = saddr + 0xdeadbeef, b = daddr + 0xdeadbeef;
+	uint32_t c = (((uint32_t)sport_n << 16 | dport_n) ^ proto) + 0x726f7461;
+
+	c ^= b; c -= rol32(b, 14);
+	a ^= c; a -= rol32(c, 11);
+	b ^= a; b -= rol32(a, 25);
+	c ^= b; c -= rol32(b, 16);
+	a ^= c; a -= rol32(c, 4);
+	b ^= a; b -= rol32(a, 14);
+	c ^= b; c -= rol32(b, 24);
+	return c;
+}
+
+void run_chosen_prog(int prog, const struct pkt *p, int want_verdict, char name[32])
+{
+	struct frame in, out;
+	const uint8_t *ip, *l4;
+
+	build(&in, p);
+	assert_int_equal(run(prog, &in, &out), want_verdict);
+	assert_csums_ok(&out);
+	ip = out.b + ETH_LEN;
+	l4 = ip + ip_hlen(out.b);
+	snprintf(name, 32, "%u.%u.%u.%u:%u", ip[16], ip[17], ip[18], ip[19], get16(l4 + 2));
+}
+
+void run_chosen(const struct pkt *p, int want_verdict, char name[32])
+{
+	run_chosen_prog(env.from_pod, p, want_verdict, name);
+}
+
 static struct rota_ct_key ct_key(uint32_t saddr, uint32_t daddr, uint16_t sport, uint16_t dport,
 				 uint8_t proto, uint8_t dir)
 {

@@ -47,6 +47,25 @@ uint32_t svc_set_affinity(const char *vip, uint16_t port, uint8_t proto, const c
 /* Backend id librota gave addr:port in the service VIP:port/proto. */
 uint32_t backend_id(const char *vip, uint16_t port, uint8_t proto, const char *backend);
 
+/* The Maglev table size the service's master entry names (0: none). */
+uint32_t svc_maglev_m(const char *vip, uint16_t port, uint8_t proto);
+/* Reads the service's Maglev table of m entries (rota_maglev4 key
+ * (svc_id, m)) into table[0..m), asserting its shape: an array of
+ * ceil(m / ROTA_MAGLEV_CHUNK) chunks, BPF_F_INNER_MAP, ids past m zero.
+ * Returns the table's map id. */
+uint32_t maglev_read(uint32_t svc_id, uint32_t m, uint32_t *table);
+/* True if rota_maglev4 holds a table under (svc_id, m). */
+bool maglev_has(uint32_t svc_id, uint32_t m);
+
+/* The flow hash Maglev indexes with (bpf/lib/hash.h), computed here
+ * independently; addresses and ports in network order. */
+uint32_t flow_hash(uint32_t saddr, uint32_t daddr, uint16_t sport_n, uint16_t dport_n, uint8_t proto);
+/* Runs p through prog, asserts the verdict and sane checksums; name gets
+ * the output's destination "a.b.c.d:port" (the backend chosen). */
+void run_chosen_prog(int prog, const struct pkt *p, int want_verdict, char name[32]);
+/* The same through rota_from_pod. */
+void run_chosen(const struct pkt *p, int want_verdict, char name[32]);
+
 /* Conntrack entry for a tuple (addresses network order, ports host order);
  * false if absent. */
 bool ct_get(uint32_t saddr, uint32_t daddr, uint16_t sport, uint16_t dport, uint8_t proto,

@@ -30,25 +30,6 @@ static void expect_dnat(const struct pkt *in_pkt, const char *baddr, uint16_t bp
 	assert_csums_ok(&out);
 }
 
-/* The backend (daddr:dport of the output) a from_pod run chose. */
-static void chosen(const struct frame *out, char name[32])
-{
-	const uint8_t *ip = out->b + ETH_LEN;
-	const uint8_t *l4 = ip + ip_hlen(out->b);
-
-	snprintf(name, 32, "%u.%u.%u.%u:%u", ip[16], ip[17], ip[18], ip[19], get16(l4 + 2));
-}
-
-static void run_chosen(const struct pkt *p, int want_verdict, char name[32])
-{
-	struct frame in, out;
-
-	build(&in, p);
-	assert_int_equal(run(env.from_pod, &in, &out), want_verdict);
-	assert_csums_ok(&out);
-	chosen(&out, name);
-}
-
 /* A new TCP flow client:sport → vip:80; name gets the backend chosen. */
 static void syn_chosen(const char *client, uint16_t sport, const char *vip, char name[32])
 {
@@ -305,47 +286,6 @@ void test_udp_checksum_zero(void **state)
 	assert_true(ip_csum_ok(out.b));
 }
 
-static uint32_t rol32(uint32_t w, unsigned int s)
-{
-	return (w << s) | (w >> (32 - s));
-}
-
-/* The flow hash Maglev indexes with (bpf/lib/hash.h documents it): Bob
- * Jenkins' lookup3 final() over (saddr, daddr, sport<<16|dport ^ proto),
- * words as they lie in the packet, fixed seed. Written out here from the
- * lookup3 description so the backend choice can be predicted. */
-static uint32_t flow_hash(uint32_t saddr, uint32_t daddr, uint16_t sport_n, uint16_t dport_n,
-			  uint8_t proto)
-{
-	uint32_t a = saddr + 0xdeadbeef, b = daddr + 0xdeadbeef;
-	uint32_t c = (((uint32_t)sport_n << 16 | dport_n) ^ proto) + 0x726f7461;
-
-	c ^= b; c -= rol32(b, 14);
-	a ^= c; a -= rol32(c, 11);
-	b ^= a; b -= rol32(a, 25);
-	c ^= b; c -= rol32(b, 16);
-	a ^= c; a -= rol32(c, 4);
-	b ^= a; b -= rol32(a, 14);
-	c ^= b; c -= rol32(b, 24);
-	return c;
-}
-
-/* Reads the Maglev table of a service from rota_maglev4 (m entries). */
-static void maglev_read(uint32_t svc_id, uint32_t *table, uint32_t m)
-{
-	struct bpf_map_info info = { 0 };
-	__u32 len = sizeof(info), inner_id, zero = 0;
-	int fd;
-
-	assert_int_equal(bpf_map_lookup_elem(env.dp.maglev_fd, &svc_id, &inner_id), 0);
-	fd = bpf_map_get_fd_by_id(inner_id);
-	assert_true(fd >= 0);
-	assert_int_equal(bpf_obj_get_info_by_fd(fd, &info, &len), 0);
-	assert_int_equal(info.value_size, m * sizeof(uint32_t));
-	assert_int_equal(bpf_map_lookup_elem(fd, &zero, table), 0);
-	close(fd);
-}
-
 void test_maglev(void **state)
 {
 	static const char *const names[] = {
@@ -356,13 +296,17 @@ void test_maglev(void **state)
 	};
 	const size_t n = 5;
 	const char *vip = "10.96.0.6", *vip2 = "10.96.0.16", *client = "10.0.0.6";
-	uint32_t m = env.dp.cfg.maglev_m, svc, svc2, ids[5], ids2[5], count[5] = { 0 };
-	uint32_t *table = calloc(m, 4), *table2 = calloc(m, 4), *idx = calloc(m, 4);
+	uint32_t m, svc, svc2, ids[5], ids2[5], count[5] = { 0 };
+	uint32_t *table, *table2, *idx;
 
-	assert_true(table && table2 && idx);
-	assert_int_equal(m, ROTA_MAGLEV_DEFAULT_M);
 	svc = svc_set(vip, 80, IPPROTO_TCP, names, n, NULL, 0, true);
 	svc2 = svc_set(vip2, 80, IPPROTO_TCP, reversed, n, NULL, 0, true);
+	/* 5 backends: the smallest ladder prime >= 500. */
+	m = svc_maglev_m(vip, 80, IPPROTO_TCP);
+	assert_int_equal(m, 509);
+	assert_int_equal(svc_maglev_m(vip2, 80, IPPROTO_TCP), 509);
+	table = calloc(m, 4), table2 = calloc(m, 4), idx = calloc(m, 4);
+	assert_true(table && table2 && idx);
 	for (size_t i = 0; i < n; i++) {
 		ids[i] = backend_id(vip, 80, IPPROTO_TCP, names[i]);
 		ids2[i] = backend_id(vip2, 80, IPPROTO_TCP, names[i]);
@@ -370,7 +314,7 @@ void test_maglev(void **state)
 
 	/* The table: every slot one of the service's backends, shares even
 	 * within one slot, and exactly what librota's builder gives. */
-	maglev_read(svc, table, m);
+	maglev_read(svc, m, table);
 	assert_int_equal(maglev_build(names, n, m, idx), 0);
 	for (uint32_t j = 0; j < m; j++) {
 		size_t k;
@@ -387,7 +331,7 @@ void test_maglev(void **state)
 		assert_true(count[k] == m / n || count[k] == m / n + 1);
 
 	/* Same backend set in another order: the same table (by address). */
-	maglev_read(svc2, table2, m);
+	maglev_read(svc2, m, table2);
 	for (uint32_t j = 0; j < m; j++) {
 		size_t a, b;
 

@@ -62,12 +62,13 @@ void test_upsert_keeps_slots(void **state)
 	assert_memory_equal(before, after, sizeof(after));
 }
 
-/* Id of the Maglev table (inner map) the service's entry points to. */
-static uint32_t maglev_table_id(uint32_t svc_id)
+/* Id of the Maglev table (inner map) of m entries the service has. */
+static uint32_t maglev_table_id(uint32_t svc_id, uint32_t m)
 {
+	struct rota_maglev_key key = { .svc_id = svc_id, .maglev_m = m };
 	uint32_t inner_id = 0;
 
-	assert_int_equal(bpf_map_lookup_elem(env.dp.maglev_fd, &svc_id, &inner_id), 0);
+	assert_int_equal(bpf_map_lookup_elem(env.dp.maglev_fd, &key, &inner_id), 0);
 	return inner_id;
 }
 
@@ -75,16 +76,37 @@ void test_upsert_maglev_table_kept(void **state)
 {
 	const char *vip = "10.96.0.41";
 	uint32_t svc = svc_set(vip, 80, IPPROTO_TCP, B("10.0.41.1:80", "10.0.41.2:80"), NULL, 0, true);
-	uint32_t table = maglev_table_id(svc);
+	uint32_t table, table2;
+
+	assert_int_equal(svc_maglev_m(vip, 80, IPPROTO_TCP), 251);
+	table = maglev_table_id(svc, 251);
 
 	/* A backend starts terminating or the set is written again: the active
 	 * set is the same, and so is the table. */
 	svc_set(vip, 80, IPPROTO_TCP, B("10.0.41.2:80", "10.0.41.1:80"), NULL, 0, true);
-	assert_int_equal(maglev_table_id(svc), table);
+	assert_int_equal(maglev_table_id(svc, 251), table);
 	svc_set(vip, 80, IPPROTO_TCP, B("10.0.41.1:80", "10.0.41.2:80"), B("10.0.41.3:80"), true);
-	assert_int_equal(maglev_table_id(svc), table);
+	assert_int_equal(maglev_table_id(svc, 251), table);
+	assert_int_equal(svc_maglev_m(vip, 80, IPPROTO_TCP), 251);
 
-	/* The active set changes: a new table is swapped in. */
+	/* The active set changes within a size: a new table of that size is
+	 * swapped in under the same key. */
+	svc_set(vip, 80, IPPROTO_TCP, B("10.0.41.1:80", "10.0.41.4:80"), NULL, 0, true);
+	assert_int_not_equal(maglev_table_id(svc, 251), table);
+	table = maglev_table_id(svc, 251);
+
+	/* It grows past a size: a table of the next size, the old one gone. */
 	svc_set(vip, 80, IPPROTO_TCP, B("10.0.41.1:80", "10.0.41.2:80", "10.0.41.4:80"), NULL, 0, true);
-	assert_int_not_equal(maglev_table_id(svc), table);
+	assert_int_equal(svc_maglev_m(vip, 80, IPPROTO_TCP), 509);
+	table2 = maglev_table_id(svc, 509);
+	assert_int_not_equal(table2, table);
+	assert_false(maglev_has(svc, 251));
+
+	/* Random choice, then Maglev again with no active backend: no table. */
+	svc_set(vip, 80, IPPROTO_TCP, B("10.0.41.1:80", "10.0.41.2:80", "10.0.41.4:80"), NULL, 0, false);
+	assert_int_equal(svc_maglev_m(vip, 80, IPPROTO_TCP), 0);
+	assert_false(maglev_has(svc, 509));
+	svc_set(vip, 80, IPPROTO_TCP, NULL, 0, B("10.0.41.1:80"), true);
+	assert_int_equal(svc_maglev_m(vip, 80, IPPROTO_TCP), 0);
+	assert_false(maglev_has(svc, 251) || maglev_has(svc, 509));
 }

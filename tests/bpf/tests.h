@@ -55,3 +55,11 @@ void test_tcp_direct_reuses_reply_tuple(void **state);
 /* test_upsert.c: librota writes only what changed. */
 void test_upsert_keeps_slots(void **state);
 void test_upsert_maglev_table_kept(void **state);
+
+/* test_maglev.c: Maglev tables sized per service. */
+void test_maglev_sized_per_service(void **state);
+void test_maglev_grows_a_size(void **state);
+void test_maglev_over_cap_refused(void **state);
+int maglev_cap_restore(void **state);	/* teardown: the default cap again */
+void test_maglev_miss_falls_back(void **state);
+void test_maglev_compat_object(void **state);

@@ -128,6 +128,29 @@ static void test_sizes(void **state)
 		assert_int_equal(table[j], 0);
 }
 
+/* Per-service sizes: the smallest ladder prime >= 100 x active backends,
+ * 0 above the cap or past the ladder, and every ladder size a valid one. */
+static void test_size_ladder(void **state)
+{
+	size_t n;
+	const uint32_t *sizes = maglev_sizes(&n);
+
+	assert_int_equal(n, 10);
+	for (size_t i = 0; i < n; i++) {
+		assert_true(maglev_size_valid(sizes[i]));
+		assert_true(i == 0 || sizes[i] > sizes[i - 1]);
+		/* The largest count a size serves gets it; one more gets the next. */
+		assert_int_equal(maglev_size_for(sizes[i] / 100, 131071), sizes[i]);
+		assert_int_equal(maglev_size_for(sizes[i] / 100 + 1, 131071), i + 1 < n ? sizes[i + 1] : 0);
+	}
+	assert_int_equal(maglev_size_for(0, 131071), 0);
+	assert_int_equal(maglev_size_for(2, 131071), 251);
+	assert_int_equal(maglev_size_for(10, 131071), 1021);
+	assert_int_equal(maglev_size_for(11, 131071), 2039);
+	assert_int_equal(maglev_size_for(11, 1021), 0);
+	assert_int_equal(maglev_size_for(10, 1021), 1021);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -135,6 +158,7 @@ int main(void)
 		cmocka_unit_test(test_removal_disruption),
 		cmocka_unit_test(test_order_independent),
 		cmocka_unit_test(test_sizes),
+		cmocka_unit_test(test_size_ladder),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -44,7 +44,8 @@ struct rota_load_opts {
 	__u32 svc_entries;	/* 0: default or what is already pinned */
 	__u32 backend_entries;
 	__u32 ct_entries;
-	__u32 maglev_m;
+	__u32 maglev_m;		/* cap on each service's Maglev table; 0: what is
+				 * pinned, else ROTA_MAGLEV_MAX_M */
 };
 
 /* Creates (or adopts) the maps and loads and pins every program. Running it
@@ -54,7 +55,7 @@ int rota_dp_load(const struct rota_load_opts *opts);
 /* Sizes the maps of another object that shares rota's pinned maps (tests,
  * benchmarks) so libbpf can adopt the pins in o->dir. */
 struct bpf_object;
-int rota_dp_size_maps(struct bpf_object *obj, const struct rota_load_opts *o, __u32 maglev_m);
+int rota_dp_size_maps(struct bpf_object *obj, const struct rota_load_opts *o);
 /* Detaches everything attached from dir and removes every pin. */
 int rota_dp_unload(const char *dir);
 

@@ -88,7 +88,7 @@ static int size_map(struct bpf_map *map, const char *dir, __u32 want)
 	return want ? bpf_map__set_max_entries(map, want) : 0;
 }
 
-int rota_dp_size_maps(struct bpf_object *obj, const struct rota_load_opts *o, __u32 maglev_m)
+int rota_dp_size_maps(struct bpf_object *obj, const struct rota_load_opts *o)
 {
 	struct bpf_map *map;
 	int err;
@@ -110,11 +110,6 @@ int rota_dp_size_maps(struct bpf_object *obj, const struct rota_load_opts *o, __
 		err = size_map(map, o->dir, want);
 		if (err)
 			return err;
-		if (!strcmp(name, ROTA_MAP_MAGLEV4)) {
-			err = bpf_map__set_value_size(bpf_map__inner_map(map), maglev_m * sizeof(__u32));
-			if (err)
-				return err;
-		}
 	}
 	return 0;
 }
@@ -169,7 +164,7 @@ static void relink(const char *dir)
 	closedir(d);
 }
 
-/* Reads the pinned config, if any, to keep its table size and allocators. */
+/* Reads the pinned config, if any, to keep its Maglev cap and allocators. */
 static int pinned_config(const char *dir, struct rota_config *cfg)
 {
 	char path[512];
@@ -197,10 +192,30 @@ static bool kernel_has_cast_to_kern_ctx(void)
 	return has;
 }
 
-#define SET_RODATA(skel, m, hp) do { \
-	(skel)->rodata->maglev_m = (m); \
+#define SET_RODATA(skel, hp) do { \
 	(skel)->rodata->hairpin_addr = (hp); \
 } while (0)
+
+/* A new Maglev cap on a loaded datapath: only librota reads it (when it
+ * sizes a table), so it is rewritten in place, under the writers' lock.
+ * Tables already built keep their size. */
+static int maglev_cap_set(const char *dir, __u32 cap)
+{
+	struct rota_dp dp;
+	int err;
+
+	err = rota_dp_open(&dp, dir);
+	if (err)
+		return err;
+	err = rota_dp_lock(&dp);
+	if (!err && dp.cfg.maglev_m != cap) {
+		pr_info("%s: Maglev tables capped at %u entries (was %u)", dir, cap, dp.cfg.maglev_m);
+		dp.cfg.maglev_m = cap;
+		err = rota_dp_config_write(&dp);
+	}
+	rota_dp_close(&dp);
+	return err;
+}
 
 int rota_dp_load(const struct rota_load_opts *o)
 {
@@ -224,14 +239,12 @@ int rota_dp_load(const struct rota_load_opts *o)
 			o->dir, cfg.abi_version, ROTA_ABI_VERSION);
 		return -EPROTO;
 	}
-	m = fresh ? (o->maglev_m ? o->maglev_m : ROTA_MAGLEV_DEFAULT_M) : cfg.maglev_m;
-	if (!fresh && o->maglev_m && o->maglev_m != cfg.maglev_m) {
-		pr_warn("%s uses Maglev tables of %u entries; `rota unload` first to change it to %u",
-			o->dir, cfg.maglev_m, o->maglev_m);
-		return -EEXIST;
-	}
+	/* The cap on every service's Maglev table: asked for, else what is
+	 * pinned, else the largest table there is. */
+	m = o->maglev_m ? o->maglev_m : fresh ? ROTA_MAGLEV_MAX_M : cfg.maglev_m;
 	if (!maglev_size_valid(m)) {
-		pr_warn("maglev table size %u: must be a prime between 251 and %u", m, ROTA_MAGLEV_MAX_M);
+		pr_warn("maglev table size %u: must be a prime between %u and %u", m, ROTA_MAGLEV_MIN_M,
+			ROTA_MAGLEV_MAX_M);
 		return -EINVAL;
 	}
 	if (fresh) {
@@ -258,15 +271,15 @@ int rota_dp_load(const struct rota_load_opts *o)
 		pr_warn("open embedded BPF objects: %s", strerror(-err));
 		goto out;
 	}
-	SET_RODATA(sock, m, cfg.hairpin_addr);
+	SET_RODATA(sock, cfg.hairpin_addr);
 	if (pod)
-		SET_RODATA(pod, m, cfg.hairpin_addr);
+		SET_RODATA(pod, cfg.hairpin_addr);
 	else
-		SET_RODATA(pod_compat, m, cfg.hairpin_addr);
+		SET_RODATA(pod_compat, cfg.hairpin_addr);
 	pod_obj = pod ? pod->obj : pod_compat->obj;
-	err = rota_dp_size_maps(sock->obj, o, m);
+	err = rota_dp_size_maps(sock->obj, o);
 	if (!err)
-		err = rota_dp_size_maps(pod_obj, o, m);
+		err = rota_dp_size_maps(pod_obj, o);
 	if (err) {
 		pr_warn("size maps in %s: %s", o->dir, strerror(-err));
 		goto out;
@@ -295,6 +308,8 @@ int rota_dp_load(const struct rota_load_opts *o)
 			err = -errno;
 			pr_warn("write %s/%s: %s", o->dir, ROTA_MAP_CONFIG, strerror(-err));
 		}
+	} else if (m != cfg.maglev_m) {
+		err = maglev_cap_set(o->dir, m);
 	}
 out:
 	rota_pod__destroy(pod);

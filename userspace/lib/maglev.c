@@ -16,6 +16,28 @@ bool maglev_size_valid(uint32_t m)
 	return true;
 }
 
+/* Primes just below powers of two: a table is whole chunks of
+ * ROTA_MAGLEV_CHUNK ids with little padding (include/rota/maps.h). */
+static const uint32_t ladder[] = {
+	251, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65521, 131071,
+};
+
+uint32_t maglev_size_for(size_t active, uint32_t max)
+{
+	if (!active || active > UINT32_MAX / 100)
+		return 0;
+	for (size_t i = 0; i < sizeof(ladder) / sizeof(ladder[0]); i++)
+		if (ladder[i] >= active * 100)
+			return ladder[i] <= max ? ladder[i] : 0;
+	return 0;
+}
+
+const uint32_t *maglev_sizes(size_t *n)
+{
+	*n = sizeof(ladder) / sizeof(ladder[0]);
+	return ladder;
+}
+
 /* FNV-1a 64 with a seed folded in: stable across builds and machines. */
 static uint64_t name_hash(const char *s, uint64_t seed)
 {

@@ -43,6 +43,28 @@ void rota_svc_list_free(struct rota_service *list, size_t n)
 	free(list);
 }
 
+/* The Maglev table size for `active` backends under this datapath's cap;
+ * 0 with err saying why when it would exceed the cap (or active is 0). */
+static uint32_t maglev_size(const struct rota_dp *dp, size_t active, char err[ROTA_ERR_LEN])
+{
+	uint32_t m = maglev_size_for(active, dp->cfg.maglev_m), need;
+
+	if (m || !active)
+		return m;
+	need = maglev_size_for(active, ROTA_MAGLEV_MAX_M);
+	if (need)
+		snprintf(err, ROTA_ERR_LEN,
+			 "maglev with %zu active backends needs a table of %u entries; this datapath caps "
+			 "Maglev tables at %u (raise it with `rota load --maglev-size %u`)",
+			 active, need, dp->cfg.maglev_m, need);
+	else
+		snprintf(err, ROTA_ERR_LEN,
+			 "maglev with %zu active backends needs a table of at least %zu entries; the largest "
+			 "is %u (at most %u active backends)", active, active * 100, ROTA_MAGLEV_MAX_M,
+			 ROTA_MAGLEV_MAX_M / 100);
+	return 0;
+}
+
 int rota_svc_validate(const struct rota_dp *dp, const struct rota_service *s, char err[ROTA_ERR_LEN])
 {
 	char a[ROTA_ADDR_STR_LEN];
@@ -75,12 +97,8 @@ int rota_svc_validate(const struct rota_dp *dp, const struct rota_service *s, ch
 			 s->n_backends, dp->backends_max < dp->svc_max ? dp->backends_max - 1 : dp->svc_max - 1);
 		return -E2BIG;
 	}
-	if (s->maglev && active * 100 > dp->cfg.maglev_m) {
-		snprintf(err, ROTA_ERR_LEN,
-			 "maglev with %zu backends needs a table of at least %zu entries; this datapath has %u "
-			 "(reload with a larger --maglev-size)", active, active * 100, dp->cfg.maglev_m);
+	if (s->maglev && active && !maglev_size(dp, active, err))
 		return -E2BIG;
-	}
 	return 0;
 }
 
@@ -97,6 +115,7 @@ int rota_svc_get(const struct rota_dp *dp, const struct rota_frontend *fe, struc
 	out->svc_id = master.svc_id;
 	out->type = master.type;
 	out->maglev = master.flags & ROTA_SVC_F_MAGLEV;
+	out->maglev_m = out->maglev ? master.maglev_m : 0;
 	out->affinity_timeout = master.flags & ROTA_SVC_F_AFFINITY ? master.affinity_timeout : 0;
 	total = master.count + master.terminating;
 	out->backends = calloc(total ? total : 1, sizeof(*out->backends));
@@ -187,10 +206,18 @@ static __u32 svc_id_alloc(struct rota_dp *dp)
 	return id ? id : svc_id_alloc(dp);
 }
 
-/* Swaps in a freshly built Maglev table for the service's active backends. */
-static int maglev_publish(struct rota_dp *dp, __u32 svc_id, const struct rota_svc_backend *b, size_t n)
+/* Builds the table of m entries for the service's active backends and
+ * publishes it under (svc_id, m): a new array of chunks, filled in one
+ * syscall, then put into rota_maglev4, where it replaces a table of the
+ * same size whole. */
+static int maglev_publish(struct rota_dp *dp, __u32 svc_id, __u32 m, const struct rota_svc_backend *b,
+			  size_t n)
 {
-	__u32 m = dp->cfg.maglev_m, zero = 0, *idx = NULL, *ids = NULL;
+	LIBBPF_OPTS(bpf_map_create_opts, create, .map_flags = BPF_F_INNER_MAP);
+	LIBBPF_OPTS(bpf_map_batch_opts, batch);
+	struct rota_maglev_key key = { .svc_id = svc_id, .maglev_m = m };
+	__u32 chunks = (m + ROTA_MAGLEV_CHUNK - 1) / ROTA_MAGLEV_CHUNK, count = chunks, *idx = NULL, *keys = NULL;
+	struct rota_maglev_chunk *table = NULL;
 	const char **names = NULL;
 	char (*bufs)[ROTA_ADDR_STR_LEN] = NULL;
 	int inner = -1, err = -ENOMEM;
@@ -198,8 +225,9 @@ static int maglev_publish(struct rota_dp *dp, __u32 svc_id, const struct rota_sv
 	names = calloc(n, sizeof(*names));
 	bufs = calloc(n, sizeof(*bufs));
 	idx = calloc(m, sizeof(*idx));
-	ids = calloc(m, sizeof(*ids));
-	if (!names || !bufs || !idx || !ids)
+	table = calloc(chunks, sizeof(*table));	/* padding after m stays 0: no backend */
+	keys = calloc(chunks, sizeof(*keys));
+	if (!names || !bufs || !idx || !table || !keys)
 		goto out;
 	for (size_t i = 0; i < n; i++)
 		names[i] = rota_fmt_addr_port(bufs[i], b[i].addr, b[i].port);
@@ -207,10 +235,13 @@ static int maglev_publish(struct rota_dp *dp, __u32 svc_id, const struct rota_sv
 	if (err)
 		goto out;
 	for (__u32 j = 0; j < m; j++)
-		ids[j] = b[idx[j]].id;
-	inner = bpf_map_create(BPF_MAP_TYPE_ARRAY, "rota_maglev_tbl", sizeof(__u32), m * sizeof(__u32), 1, NULL);
-	if (inner < 0 || bpf_map_update_elem(inner, &zero, ids, BPF_ANY) ||
-	    bpf_map_update_elem(dp->maglev_fd, &svc_id, &inner, BPF_ANY))
+		table[j / ROTA_MAGLEV_CHUNK].backend_id[j % ROTA_MAGLEV_CHUNK] = b[idx[j]].id;
+	for (__u32 c = 0; c < chunks; c++)
+		keys[c] = c;
+	inner = bpf_map_create(BPF_MAP_TYPE_ARRAY, "rota_maglev_tbl", sizeof(__u32), sizeof(*table), chunks,
+			       &create);
+	if (inner < 0 || bpf_map_update_batch(inner, keys, table, &count, &batch) ||
+	    bpf_map_update_elem(dp->maglev_fd, &key, &inner, BPF_ANY))
 		err = -errno;
 out:
 	if (inner >= 0)
@@ -218,8 +249,16 @@ out:
 	free(names);
 	free(bufs);
 	free(idx);
-	free(ids);
+	free(table);
+	free(keys);
 	return err;
+}
+
+static void maglev_table_delete(struct rota_dp *dp, __u32 svc_id, __u32 m)
+{
+	struct rota_maglev_key key = { .svc_id = svc_id, .maglev_m = m };
+
+	bpf_map_delete_elem(dp->maglev_fd, &key);
 }
 
 static bool backend_kept(const struct rota_svc_backend *plan, size_t n, __u32 id);
@@ -346,7 +385,8 @@ int rota_svc_upsert(struct rota_dp *dp, const struct rota_service *want_in, char
 	bool *is_new = NULL, *placed = NULL, had_old;
 	struct rota_config cfg_before;
 	const char *full = NULL;	/* the map that ran out of room */
-	__u32 slots = 0;
+	__u32 slots = 0, m;
+	bool published = false;
 	char f[ROTA_ADDR_STR_LEN];
 	int err;
 
@@ -363,8 +403,14 @@ int rota_svc_upsert(struct rota_dp *dp, const struct rota_service *want_in, char
 	had_old = err == 0;
 	if (err && err != -ENOENT)
 		goto out_msg;
-	want.svc_id = had_old ? old.svc_id : svc_id_alloc(dp);
 	active = rota_svc_active_count(&want);
+	/* Checked again under the lock: the cap lives in rota_config. */
+	m = want.maglev ? maglev_size(dp, active, err_msg) : 0;
+	if (want.maglev && active && !m) {
+		err = -E2BIG;
+		goto out;
+	}
+	want.svc_id = had_old ? old.svc_id : svc_id_alloc(dp);
 
 	plan = calloc(n ? n : 1, sizeof(*plan));
 	is_new = calloc(n ? n : 1, sizeof(*is_new));
@@ -402,15 +448,20 @@ int rota_svc_upsert(struct rota_dp *dp, const struct rota_service *want_in, char
 			goto rollback;
 		}
 	}
-	/* 3. The Maglev table, swapped whole when its backend set changed. */
-	if (want.maglev && active && !(had_old && old.maglev && same_active(&old, plan, active))) {
-		err = maglev_publish(dp, want.svc_id, plan, active);
+	/* 3. The Maglev table, built anew when the active set changed (and
+	 * with it, maybe, the size). A table of another size goes in beside
+	 * the old one: packets keep using the old one until step 4. */
+	if (m && !(had_old && old.maglev_m == m && same_active(&old, plan, active))) {
+		err = maglev_publish(dp, want.svc_id, m, plan, active);
 		if (err) {
 			full = ROTA_MAP_MAGLEV4;
 			goto rollback;
 		}
+		published = true;
 	}
-	/* 4. The master entry: from here on packets see the new service. */
+	/* 4. The master entry: from here on packets see the new service, and
+	 * the table of size m. */
+	master.maglev_m = m;
 	master.count = (__u32)active;
 	master.terminating = (__u32)(n - active);
 	master.svc_id = want.svc_id;
@@ -424,8 +475,8 @@ int rota_svc_upsert(struct rota_dp *dp, const struct rota_service *want_in, char
 	} else if (bpf_map_update_elem(dp->svc_fd, &k, &master, BPF_ANY)) {
 		err = -errno;
 		full = ROTA_MAP_SVC4;
-		if (want.maglev && active && !had_old)
-			bpf_map_delete_elem(dp->maglev_fd, &want.svc_id);
+		if (published && (!had_old || old.maglev_m != m))
+			maglev_table_delete(dp, want.svc_id, m);
 		goto rollback;
 	}
 
@@ -440,8 +491,8 @@ int rota_svc_upsert(struct rota_dp *dp, const struct rota_service *want_in, char
 	for (size_t j = 0; had_old && j < old.n_backends; j++)
 		if (!backend_kept(plan, n, old.backends[j].id))
 			bpf_map_delete_elem(dp->backends_fd, &old.backends[j].id);
-	if ((!want.maglev || !active) && had_old && old.maglev && rota_svc_active_count(&old))
-		bpf_map_delete_elem(dp->maglev_fd, &want.svc_id);
+	if (had_old && old.maglev_m && old.maglev_m != m)
+		maglev_table_delete(dp, want.svc_id, old.maglev_m);
 	err = memcmp(&cfg_before, &dp->cfg, sizeof(cfg_before)) ? rota_dp_config_write(dp) : 0;
 	goto out;
 
@@ -467,6 +518,8 @@ int rota_svc_delete(struct rota_dp *dp, const struct rota_frontend *fe)
 {
 	struct rota_svc_key k = svc_key(fe, 0);
 	struct rota_service old;
+	const uint32_t *sizes;
+	size_t n_sizes;
 	int err;
 
 	err = rota_dp_lock(dp);
@@ -480,7 +533,11 @@ int rota_svc_delete(struct rota_dp *dp, const struct rota_frontend *fe)
 		err = -errno;
 		goto out_free;
 	}
-	bpf_map_delete_elem(dp->maglev_fd, &old.svc_id);
+	/* Every size, not just the one the master named: a writer that died
+	 * between steps 4 and 5 of an upsert may have left the older one. */
+	sizes = maglev_sizes(&n_sizes);
+	for (size_t i = 0; i < n_sizes; i++)
+		maglev_table_delete(dp, old.svc_id, sizes[i]);
 	for (__u32 s = 1; s <= old.n_backends; s++) {
 		k.slot = s;
 		bpf_map_delete_elem(dp->svc_fd, &k);

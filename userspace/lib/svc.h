@@ -19,6 +19,8 @@ struct rota_service {
 	__u32 svc_id;			/* filled on read-back and upsert */
 	__u8  type;			/* enum rota_svc_type */
 	bool  maglev;
+	__u32 maglev_m;			/* read back: entries in its Maglev table, 0 = none;
+					 * upsert sizes the table itself (maglev_size_for) */
 	__u32 affinity_timeout;		/* seconds; 0 = no ClientIP affinity */
 	size_t n_backends;
 	struct rota_svc_backend *backends;
@@ -28,7 +30,8 @@ struct rota_service {
 int rota_svc_validate(const struct rota_dp *dp, const struct rota_service *s, char err[ROTA_ERR_LEN]);
 /* Creates or replaces a service so that no packet ever sees it half-written:
  * backends, then slots, then the Maglev table, then the master entry; stale
- * parts are removed only after. On failure the maps are as they were. */
+ * parts (a Maglev table of the old size among them) are removed only after.
+ * On failure the maps are as they were. */
 int rota_svc_upsert(struct rota_dp *dp, const struct rota_service *want, char err[ROTA_ERR_LEN]);
 /* Removes a service, master entry first. -ENOENT if there is none. */
 int rota_svc_delete(struct rota_dp *dp, const struct rota_frontend *fe);

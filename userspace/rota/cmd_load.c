@@ -13,7 +13,7 @@ int do_load(struct cli *cli, int argc, char **argv)
 
 	for (int i = 1; i < argc; i++) {
 		unsigned int *dst = NULL;
-		unsigned long min = 16;
+		unsigned long min = 16, max = 1UL << 26;
 
 		if (!strcmp(argv[i], "--services"))
 			dst = &o.svc_entries;
@@ -21,13 +21,13 @@ int do_load(struct cli *cli, int argc, char **argv)
 			dst = &o.backend_entries;
 		else if (!strcmp(argv[i], "--conntrack"))
 			dst = &o.ct_entries;
-		else if (!strcmp(argv[i], "--maglev-size"))
-			dst = &o.maglev_m, min = 251;
+		else if (!strcmp(argv[i], "--maglev-size"))	/* the cap on each service's table */
+			dst = &o.maglev_m, min = ROTA_MAGLEV_MIN_M, max = ROTA_MAGLEV_MAX_M;
 		else
 			return cli_usage_error(cmd, "unknown option \"%s\"", argv[i]);
-		if (i + 1 >= argc || cli_parse_u32(argv[i + 1], min, 1UL << 26, dst))
+		if (i + 1 >= argc || cli_parse_u32(argv[i + 1], min, max, dst))
 			return cli_usage_error(cmd, "%s \"%s\": must be a number from %lu to %lu", argv[i],
-					       i + 1 < argc ? argv[i + 1] : "", min, 1UL << 26);
+					       i + 1 < argc ? argv[i + 1] : "", min, max);
 		i++;
 	}
 	if (rota_dp_load(&o))

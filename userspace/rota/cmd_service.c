@@ -14,6 +14,15 @@ static const char *svc_mode(const struct rota_service *s)
 	return s->maglev ? "maglev" : "random";
 }
 
+/* The MODE column: the Maglev table's size with it, e.g. maglev(1021). */
+static const char *svc_mode_text(const struct rota_service *s, char buf[24])
+{
+	if (!s->maglev || !s->maglev_m)
+		return svc_mode(s);
+	snprintf(buf, 24, "maglev(%u)", s->maglev_m);
+	return buf;
+}
+
 static int service_add(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 {
 	struct rota_service s = {};
@@ -114,6 +123,8 @@ static cJSON *service_json(const struct rota_service *s)
 	cJSON_AddNumberToObject(o, "id", s->svc_id);
 	cJSON_AddStringToObject(o, "type", "ClusterIP");
 	cJSON_AddStringToObject(o, "mode", svc_mode(s));
+	if (s->maglev)
+		cJSON_AddNumberToObject(o, "maglevTableSize", s->maglev_m);	/* 0: no table (no active backend) */
 	cJSON_AddNumberToObject(o, "affinityTimeoutSeconds", s->affinity_timeout);
 	for (size_t i = 0; i < s->n_backends; i++) {
 		cJSON *b = cJSON_CreateObject();
@@ -152,14 +163,14 @@ static int service_list(struct cli *cli, const struct cli_cmd *cmd, int argc, ch
 			cJSON_AddItemToArray(arr, service_json(&list[i]));
 		err = cli_print_json(arr);
 	} else {
-		printf("%-24s %-8s %-7s %-9s %s\n", "FRONTEND", "ID", "MODE", "AFFINITY", "BACKENDS");
+		printf("%-24s %-8s %-14s %-9s %s\n", "FRONTEND", "ID", "MODE", "AFFINITY", "BACKENDS");
 		for (size_t i = 0; i < n; i++) {
-			char f[ROTA_ADDR_STR_LEN], b[ROTA_ADDR_STR_LEN], aff[16] = "-";
+			char f[ROTA_ADDR_STR_LEN], b[ROTA_ADDR_STR_LEN], aff[16] = "-", mode[24];
 
 			if (list[i].affinity_timeout)
 				snprintf(aff, sizeof(aff), "%us", list[i].affinity_timeout);
-			printf("%-24s %-8u %-7s %-9s", rota_fmt_frontend(f, &list[i].fe), list[i].svc_id,
-			       svc_mode(&list[i]), aff);
+			printf("%-24s %-8u %-14s %-9s", rota_fmt_frontend(f, &list[i].fe), list[i].svc_id,
+			       svc_mode_text(&list[i], mode), aff);
 			if (!list[i].n_backends)
 				printf(" (none: rejected)");
 			for (size_t j = 0; j < list[i].n_backends; j++)
