@@ -148,9 +148,13 @@ struct rota_config {
 	__u32  udp_timeout;
 	__u32  next_svc_id;	/* ID allocators, advanced under the writers' lock */
 	__u32  next_backend_id;
-	__u32  pad;
+	__u32  flags;		/* ROTA_CFG_F_* */
 };
 ROTA_ASSERT_SIZE(struct rota_config, 40);
+
+/* rota_config.flags */
+#define ROTA_CFG_F_BACKEND_IDS_WRAPPED (1u << 0)	/* next_backend_id went past 2^32 - 1:
+							 * ids below it may be in use */
 
 enum rota_ct_dir {
 	ROTA_CT_FWD   = 0,	/* client → frontend, as the client sent it */

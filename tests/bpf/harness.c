@@ -424,3 +424,57 @@ void assert_untouched(const char *what, const struct frame *f)
 		}
 	}
 }
+
+/* Key and value bytes of every entry of a map, sorted: equal snapshots
+ * mean equal maps. */
+static int rec_cmp(const void *a, const void *b, void *size)
+{
+	return memcmp(a, b, *(size_t *)size);
+}
+
+static void map_snap(int fd, struct map_snap *s)
+{
+	struct bpf_map_info info = { 0 };
+	__u32 len = sizeof(info);
+	uint8_t key[64], next[64];
+	void *prev = NULL;
+	size_t cap = 0;
+
+	assert_int_equal(bpf_obj_get_info_by_fd(fd, &info, &len), 0);
+	assert_true(info.key_size <= sizeof(key));
+	s->size = info.key_size + info.value_size;
+	s->n = 0;
+	s->rec = NULL;
+	while (bpf_map_get_next_key(fd, prev, next) == 0) {
+		if (s->n == cap) {
+			s->rec = realloc(s->rec, (cap = cap ? cap * 2 : 64) * s->size);
+			assert_non_null(s->rec);
+		}
+		memcpy(key, next, info.key_size);
+		prev = key;
+		memcpy(s->rec + s->n * s->size, key, info.key_size);
+		assert_int_equal(bpf_map_lookup_elem(fd, key, s->rec + s->n * s->size + info.key_size), 0);
+		s->n++;
+	}
+	qsort_r(s->rec, s->n, s->size, rec_cmp, &s->size);
+}
+
+void maps_snap(struct maps_snap *s)
+{
+	int fds[4] = { env.dp.svc_fd, env.dp.backends_fd, env.dp.maglev_fd, env.dp.config_fd };
+
+	for (int i = 0; i < 4; i++)
+		map_snap(fds[i], &s->m[i]);
+}
+
+void assert_maps_equal(struct maps_snap *a, struct maps_snap *b)
+{
+	static const char *const names[4] = { ROTA_MAP_SVC4, ROTA_MAP_BACKENDS4, ROTA_MAP_MAGLEV4, ROTA_MAP_CONFIG };
+
+	for (int i = 0; i < 4; i++) {
+		if (a->m[i].n != b->m[i].n || memcmp(a->m[i].rec, b->m[i].rec, a->m[i].n * a->m[i].size))
+			fail_msg("%s changed (%zu entries before, %zu after)", names[i], a->m[i].n, b->m[i].n);
+		free(a->m[i].rec);
+		free(b->m[i].rec);
+	}
+}

@@ -110,3 +110,16 @@ void assert_untouched(const char *what, const struct frame *f);
 
 /* Asserts every checksum of an IPv4 TCP/UDP/ICMP frame is right. */
 void assert_csums_ok(const struct frame *f);
+
+/* Every entry of rota_svc4, rota_backends4, rota_maglev4 and rota_config,
+ * sorted: equal snapshots mean equal maps. */
+struct map_snap {
+	uint8_t *rec;
+	size_t n, size;
+};
+struct maps_snap {
+	struct map_snap m[4];
+};
+void maps_snap(struct maps_snap *s);
+/* Fails naming the first map that differs; frees both snapshots. */
+void assert_maps_equal(struct maps_snap *a, struct maps_snap *b);

@@ -28,6 +28,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_tcp_direct_reuses_reply_tuple),
 		cmocka_unit_test(test_upsert_keeps_slots),
 		cmocka_unit_test(test_upsert_maglev_table_kept),
+		cmocka_unit_test(test_upsert_full_map_rolls_back),
 		cmocka_unit_test(test_udp_checksum),
 		cmocka_unit_test(test_udp_checksum_zero),
 		cmocka_unit_test(test_maglev),

@@ -52,9 +52,10 @@ void test_udp_backend_removed(void **state);
 void test_udp_direct_reuses_reply_tuple(void **state);
 void test_tcp_direct_reuses_reply_tuple(void **state);
 
-/* test_upsert.c: librota writes only what changed. */
+/* test_upsert.c: librota writes only what changed, and nothing when a map is full. */
 void test_upsert_keeps_slots(void **state);
 void test_upsert_maglev_table_kept(void **state);
+void test_upsert_full_map_rolls_back(void **state);
 
 /* test_maglev.c: Maglev tables sized per service. */
 void test_maglev_sized_per_service(void **state);

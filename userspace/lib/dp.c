@@ -97,25 +97,32 @@ void rota_dp_close(struct rota_dp *dp)
 
 int rota_dp_lock(struct rota_dp *dp)
 {
-	if (dp->lock_fd >= 0)
+	int err;
+
+	if (dp->lock_depth++ > 0)
 		return 0;
 	dp->lock_fd = open(dp->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dp->lock_fd < 0)
+	if (dp->lock_fd < 0) {
+		dp->lock_depth = 0;
 		return -errno;
+	}
 	if (flock(dp->lock_fd, LOCK_EX) < 0) {
-		int err = -errno;
-
+		err = -errno;
 		close(dp->lock_fd);
 		dp->lock_fd = -1;
+		dp->lock_depth = 0;
 		return err;
 	}
 	/* Another writer may have allocated IDs since we opened. */
-	return rota_dp_config_read(dp);
+	err = rota_dp_config_read(dp);
+	if (err)
+		rota_dp_unlock(dp);
+	return err;
 }
 
 void rota_dp_unlock(struct rota_dp *dp)
 {
-	if (dp->lock_fd < 0)
+	if (dp->lock_fd < 0 || --dp->lock_depth > 0)
 		return;
 	flock(dp->lock_fd, LOCK_UN);
 	close(dp->lock_fd);

@@ -20,6 +20,7 @@ struct rota_dp {
 	int config_fd;
 	int stats_fd;
 	int lock_fd;		/* flock()ed by writers, -1 when not held */
+	int lock_depth;		/* rota_dp_lock calls not yet unlocked */
 	__u32 svc_max;		/* max_entries of rota_svc4 */
 	__u32 backends_max;
 	__u32 ct_max;
@@ -31,7 +32,9 @@ struct rota_dp {
 int rota_dp_open(struct rota_dp *dp, const char *dir);
 void rota_dp_close(struct rota_dp *dp);
 
-/* Serialises writers (CLI, agent) on one directory. */
+/* Serialises writers (CLI, agent) on one directory. Nests: a caller that
+ * holds it across many upserts (an agent's sync) spares each of them the
+ * flock and the config read. */
 int rota_dp_lock(struct rota_dp *dp);
 void rota_dp_unlock(struct rota_dp *dp);
 

@@ -183,18 +183,24 @@ int rota_svc_list(const struct rota_dp *dp, struct rota_service **out, size_t *n
 	return 0;
 }
 
-/* Next free backend id; skips 0 and ids still in use after a wrap. */
+/* Next free backend id, never 0. Ids only grow until the counter wraps;
+ * only after that can the next one still be in use, so only then is the
+ * map asked. */
 static __u32 backend_id_alloc(struct rota_dp *dp)
 {
 	struct rota_backend b;
 	__u32 id;
 
-	do {
+	for (;;) {
 		id = dp->cfg.next_backend_id++;
-		if (!dp->cfg.next_backend_id)
+		if (!dp->cfg.next_backend_id) {
 			dp->cfg.next_backend_id = 1;
-	} while (!id || bpf_map_lookup_elem(dp->backends_fd, &id, &b) == 0);
-	return id;
+			dp->cfg.flags |= ROTA_CFG_F_BACKEND_IDS_WRAPPED;
+		}
+		if (id && (!(dp->cfg.flags & ROTA_CFG_F_BACKEND_IDS_WRAPPED) ||
+			   bpf_map_lookup_elem(dp->backends_fd, &id, &b) != 0))
+			return id;
+	}
 }
 
 static __u32 svc_id_alloc(struct rota_dp *dp)
@@ -207,16 +213,17 @@ static __u32 svc_id_alloc(struct rota_dp *dp)
 }
 
 /* Builds the table of m entries for the service's active backends and
- * publishes it under (svc_id, m): a new array of chunks, filled in one
- * syscall, then put into rota_maglev4, where it replaces a table of the
- * same size whole. */
+ * publishes it under (svc_id, m). A table of that size the service already
+ * has is rewritten in place (*in_place set); else a new array of chunks,
+ * filled in one syscall, goes into rota_maglev4. */
 static int maglev_publish(struct rota_dp *dp, __u32 svc_id, __u32 m, const struct rota_svc_backend *b,
-			  size_t n)
+			  size_t n, bool *in_place)
 {
 	LIBBPF_OPTS(bpf_map_create_opts, create, .map_flags = BPF_F_INNER_MAP);
 	LIBBPF_OPTS(bpf_map_batch_opts, batch);
 	struct rota_maglev_key key = { .svc_id = svc_id, .maglev_m = m };
 	__u32 chunks = (m + ROTA_MAGLEV_CHUNK - 1) / ROTA_MAGLEV_CHUNK, count = chunks, *idx = NULL, *keys = NULL;
+	__u32 inner_id;
 	struct rota_maglev_chunk *table = NULL;
 	const char **names = NULL;
 	char (*bufs)[ROTA_ADDR_STR_LEN] = NULL;
@@ -238,6 +245,20 @@ static int maglev_publish(struct rota_dp *dp, __u32 svc_id, __u32 m, const struc
 		table[j / ROTA_MAGLEV_CHUNK].backend_id[j % ROTA_MAGLEV_CHUNK] = b[idx[j]].id;
 	for (__u32 c = 0; c < chunks; c++)
 		keys[c] = c;
+	*in_place = false;
+	if (bpf_map_lookup_elem(dp->maglev_fd, &key, &inner_id) == 0)
+		inner = bpf_map_get_fd_by_id(inner_id);
+	if (inner >= 0) {
+		/* In place, because every update of a map of maps makes the
+		 * kernel wait for an RCU grace period (milliseconds on a busy
+		 * node) and an endpoint change must not. A packet meanwhile
+		 * reads old or new ids, or even a torn one: whatever it gets must
+		 * name an active backend of this service (lb.h checks), else it
+		 * takes the random pick. */
+		*in_place = true;
+		err = bpf_map_update_batch(inner, keys, table, &count, &batch) ? -errno : 0;
+		goto out;
+	}
 	inner = bpf_map_create(BPF_MAP_TYPE_ARRAY, "rota_maglev_tbl", sizeof(__u32), sizeof(*table), chunks,
 			       &create);
 	if (inner < 0 || bpf_map_update_batch(inner, keys, table, &count, &batch) ||
@@ -332,8 +353,8 @@ static bool same_active(const struct rota_service *old, const struct rota_svc_ba
 	return true;
 }
 
-static int backend_write(struct rota_dp *dp, const struct rota_service *s,
-			 const struct rota_svc_backend *b, bool terminating)
+static struct rota_backend backend_value(const struct rota_service *s, const struct rota_svc_backend *b,
+					 bool terminating)
 {
 	struct rota_backend v = {
 		.addr = b->addr, .port = b->port, .proto = s->fe.proto,
@@ -341,7 +362,26 @@ static int backend_write(struct rota_dp *dp, const struct rota_service *s,
 		.svc_id = s->svc_id,
 	};
 
+	return v;
+}
+
+static int backend_write(struct rota_dp *dp, const struct rota_service *s,
+			 const struct rota_svc_backend *b, bool terminating)
+{
+	struct rota_backend v = backend_value(s, b, terminating);
+
 	return bpf_map_update_elem(dp->backends_fd, &b->id, &v, BPF_ANY) ? -errno : 0;
+}
+
+/* count entries in one syscall: a service's backends, and its slots, are
+ * each written at once rather than one syscall per entry. */
+static int update_batch(int fd, const void *keys, const void *values, __u32 count)
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, o, .elem_flags = BPF_ANY);
+
+	if (!count)
+		return 0;
+	return bpf_map_update_batch(fd, keys, values, &count, &o) < 0 ? -errno : 0;
 }
 
 static bool backend_kept(const struct rota_svc_backend *plan, size_t n, __u32 id)
@@ -353,11 +393,11 @@ static bool backend_kept(const struct rota_svc_backend *plan, size_t n, __u32 id
 }
 
 /* Puts back what an upsert wrote before it failed. */
-static void upsert_rollback(struct rota_dp *dp, const struct rota_service *old, bool had_old,
-			    const struct rota_svc_backend *plan, const bool *is_new, size_t n_written,
+static void upsert_rollback(struct rota_dp *dp, const struct rota_frontend *fe, const struct rota_service *old,
+			    bool had_old, const struct rota_svc_backend *plan, const bool *is_new, size_t n_written,
 			    __u32 slots_written)
 {
-	struct rota_svc_key k = svc_key(&old->fe, 0);
+	struct rota_svc_key k = svc_key(fe, 0);	/* not old->fe: there may be no old */
 	size_t old_total = had_old ? old->n_backends : 0;
 
 	for (__u32 i = 1; i <= slots_written; i++) {
@@ -383,10 +423,15 @@ int rota_svc_upsert(struct rota_dp *dp, const struct rota_service *want_in, char
 	struct rota_svc_entry master = {}, cur;
 	size_t n = want.n_backends, active, written = 0;
 	bool *is_new = NULL, *placed = NULL, had_old;
-	struct rota_config cfg_before;
+	__u32 *bkeys = NULL, nb = 0, ns = 0;		/* the batches of steps 1 and 2 */
+	struct rota_backend *bvals = NULL;
+	struct rota_svc_key *skeys = NULL;
+	struct rota_svc_entry *svals = NULL;
+	struct rota_config cfg_before;		/* the id counters before this upsert */
+	bool reserved = false;			/* ids taken in rota_config */
 	const char *full = NULL;	/* the map that ran out of room */
 	__u32 slots = 0, m;
-	bool published = false;
+	bool published = false, in_place = false;
 	char f[ROTA_ADDR_STR_LEN];
 	int err;
 
@@ -415,44 +460,62 @@ int rota_svc_upsert(struct rota_dp *dp, const struct rota_service *want_in, char
 	plan = calloc(n ? n : 1, sizeof(*plan));
 	is_new = calloc(n ? n : 1, sizeof(*is_new));
 	placed = calloc(n ? n : 1, sizeof(*placed));
+	bkeys = calloc(n ? n : 1, sizeof(*bkeys));
+	bvals = calloc(n ? n : 1, sizeof(*bvals));
+	skeys = calloc(n ? n : 1, sizeof(*skeys));
+	svals = calloc(n ? n : 1, sizeof(*svals));
 	err = -ENOMEM;
-	if (!plan || !is_new || !placed)
+	if (!plan || !is_new || !placed || !bkeys || !bvals || !skeys || !svals)
 		goto out_msg;
 	plan_backends(dp, &want, had_old ? &old : NULL, plan, is_new, placed);
+	/* The ids are taken before they are used: a writer dying after this
+	 * wastes them, and never hands them out twice. (A failure below gives
+	 * them back: nothing else saw them.) */
+	if (memcmp(&cfg_before, &dp->cfg, sizeof(cfg_before))) {
+		err = rota_dp_config_write(dp);
+		if (err)
+			goto out_msg;
+		reserved = true;
+	}
 
 	/* Only what differs is written: an endpoint change at 10,000 services
 	 * touches a handful of entries. */
 	/* 1. New backends, and ones turning active again (those turning
-	 * terminating are flipped after the master entry stops offering them). */
-	for (written = 0; written < n; written++) {
-		ssize_t j = had_old ? old_index(&old, &plan[written]) : -1;
+	 * terminating are flipped after the master entry stops offering them).
+	 * A failed batch may have written some: the rollback covers them all. */
+	for (size_t i = 0; i < n; i++) {
+		ssize_t j = had_old ? old_index(&old, &plan[i]) : -1;
 
-		if (!is_new[written] && (plan[written].terminating || !old.backends[j].terminating))
+		if (!is_new[i] && (plan[i].terminating || !old.backends[j].terminating))
 			continue;
-		err = backend_write(dp, &want, &plan[written], plan[written].terminating);
-		if (err) {
-			full = ROTA_MAP_BACKENDS4;
-			goto rollback;
-		}
+		bkeys[nb] = plan[i].id;
+		bvals[nb++] = backend_value(&want, &plan[i], plan[i].terminating);
+	}
+	written = n;
+	err = update_batch(dp->backends_fd, bkeys, bvals, nb);
+	if (err) {
+		full = ROTA_MAP_BACKENDS4;
+		goto rollback;
 	}
 	/* 2. Slots: active backends first, then terminating ones. */
-	for (slots = 0; slots < n; slots++) {
-		struct rota_svc_entry e = { .backend_id = plan[slots].id, .svc_id = want.svc_id };
-
-		if (had_old && slots < old.n_backends && old.backends[slots].id == plan[slots].id)
+	for (__u32 i = 0; i < n; i++) {
+		if (had_old && i < old.n_backends && old.backends[i].id == plan[i].id)
 			continue;
-		k.slot = slots + 1;
-		if (bpf_map_update_elem(dp->svc_fd, &k, &e, BPF_ANY)) {
-			err = -errno;
-			full = ROTA_MAP_SVC4;
-			goto rollback;
-		}
+		skeys[ns] = svc_key(&want.fe, i + 1);
+		svals[ns++] = (struct rota_svc_entry){ .backend_id = plan[i].id, .svc_id = want.svc_id };
+	}
+	slots = (__u32)n;
+	err = update_batch(dp->svc_fd, skeys, svals, ns);
+	if (err) {
+		full = ROTA_MAP_SVC4;
+		goto rollback;
 	}
 	/* 3. The Maglev table, built anew when the active set changed (and
 	 * with it, maybe, the size). A table of another size goes in beside
-	 * the old one: packets keep using the old one until step 4. */
+	 * the old one: packets keep using the old one until step 4. One of
+	 * the same size is rewritten in place (see maglev_publish). */
 	if (m && !(had_old && old.maglev_m == m && same_active(&old, plan, active))) {
-		err = maglev_publish(dp, want.svc_id, m, plan, active);
+		err = maglev_publish(dp, want.svc_id, m, plan, active, &in_place);
 		if (err) {
 			full = ROTA_MAP_MAGLEV4;
 			goto rollback;
@@ -475,7 +538,9 @@ int rota_svc_upsert(struct rota_dp *dp, const struct rota_service *want_in, char
 	} else if (bpf_map_update_elem(dp->svc_fd, &k, &master, BPF_ANY)) {
 		err = -errno;
 		full = ROTA_MAP_SVC4;
-		if (published && (!had_old || old.maglev_m != m))
+		if (published && in_place && had_old && old.maglev_m == m)
+			maglev_publish(dp, want.svc_id, m, old.backends, rota_svc_active_count(&old), &in_place);
+		else if (published && (!had_old || old.maglev_m != m))
 			maglev_table_delete(dp, want.svc_id, m);
 		goto rollback;
 	}
@@ -493,12 +558,15 @@ int rota_svc_upsert(struct rota_dp *dp, const struct rota_service *want_in, char
 			bpf_map_delete_elem(dp->backends_fd, &old.backends[j].id);
 	if (had_old && old.maglev_m && old.maglev_m != m)
 		maglev_table_delete(dp, want.svc_id, old.maglev_m);
-	err = memcmp(&cfg_before, &dp->cfg, sizeof(cfg_before)) ? rota_dp_config_write(dp) : 0;
+	err = 0;
 	goto out;
 
 rollback:
-	upsert_rollback(dp, &old, had_old, plan, is_new, written, slots);
+	upsert_rollback(dp, &want.fe, &old, had_old, plan, is_new, written, slots);
 out_msg:
+	dp->cfg = cfg_before;
+	if (reserved)
+		rota_dp_config_write(dp);
 	if (err == -E2BIG && full)
 		snprintf(err_msg, ROTA_ERR_LEN, "service %s: %s is full (`rota load` sizes it; maps unchanged)",
 			 rota_fmt_frontend(f, &want.fe), full);
@@ -511,6 +579,10 @@ out:
 	free(plan);
 	free(is_new);
 	free(placed);
+	free(bkeys);
+	free(bvals);
+	free(skeys);
+	free(svals);
 	return err;
 }
 

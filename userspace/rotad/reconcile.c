@@ -512,8 +512,13 @@ int reconcile(struct reconciler *r, struct cache *c, const struct cache_changes 
 	}
 	if ((b.err = st.err))
 		goto out;
+	/* One hold of the writers' lock for the whole sync, not one per
+	 * service: each upsert then skips the flock and the config read. */
+	if ((b.err = rota_dp_lock(r->dp)))
+		goto out;
 	remove_stale(r, &st);
 	twalk_r(b.want, apply_desired, &b);
+	rota_dp_unlock(r->dp);
 	if (!b.err) {
 		tdestroy(r->conflicted, free);
 		r->conflicted = b.conflicted;

@@ -1,6 +1,7 @@
 /* Programs rota with the same N services as kpgen.py generates for
  * kube-proxy, through librota's rota_svc_upsert (what `rota service add`
- * does, without a process per service), and prints the seconds it took.
+ * does, without a process per service, under one hold of the writers' lock
+ * as rotad's sync does), and prints the seconds it took.
  *
  *   cmp_rota_prog DIR N E RAND_INDEX MAGLEV_VIP TEST_EP...
  *
@@ -51,6 +52,11 @@ int main(int argc, char **argv)
 	if (rota_dp_open(&dp, argv[1]))
 		return 1;
 	t0 = now();
+	/* Held across the whole batch, as rotad holds it across a sync. */
+	if (rota_dp_lock(&dp)) {
+		fprintf(stderr, "cmp_rota_prog: cannot lock %s\n", argv[1]);
+		return 1;
+	}
 	for (long i = 0; i < n; i++) {
 		struct rota_service s = { .fe = { .addr = htonl(0x0a600100u + (__u32)i), .port = htons(80),
 						  .proto = IPPROTO_TCP } };
@@ -70,6 +76,7 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
+	rota_dp_unlock(&dp);
 	t1 = now();
 	if (strcmp(argv[5], "-")) {
 		struct rota_service s = { .fe = { .port = htons(80), .proto = IPPROTO_TCP }, .maglev = true,
