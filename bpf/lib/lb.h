@@ -34,7 +34,9 @@ static __always_inline struct rota_backend *backend_active(__u32 id, __u32 svc_i
  * entry names it, and removes the old one only after. Should the table ever
  * be shorter than M says, the lookup is still safe: inner arrays are
  * BPF_F_INNER_MAP, so the chunk index is checked against the table actually
- * found, at run time, and a miss returns NULL. */
+ * found, at run time, and a miss returns NULL. A table of the same size is
+ * rewritten in place, so an id read meanwhile may be old, new or torn: the
+ * caller takes it only if it names an active backend of this service. */
 static __always_inline __u32 maglev_pick(const struct rota_svc_entry *svc, __u32 hash)
 {
 	struct rota_maglev_key key = { .svc_id = svc->svc_id, .maglev_m = svc->maglev_m };

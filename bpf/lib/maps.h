@@ -35,8 +35,9 @@ struct rota_maglev_inner {
 	__uint(value_size, sizeof(struct rota_maglev_chunk));
 };
 
-/* (svc_id, size) → Maglev table; replaced whole, so a packet never sees
- * half a table. */
+/* (svc_id, size) → Maglev table. A new size goes in under its own key; the
+ * same size is rewritten in place, and whatever id a packet reads meanwhile
+ * is checked to be an active backend of the service (lb.h). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH_OF_MAPS);
 	__uint(max_entries, ROTA_DEFAULT_MAGLEV_ENTRIES);

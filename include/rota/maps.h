@@ -122,8 +122,9 @@ ROTA_ASSERT_SIZE(struct rota_backend, 12);
  * struct rota_maglev_chunk). The size is part of the key: a table of a new
  * size is published beside the old one, the master entry switches to it in
  * one write and the old one is removed after, so a packet never pairs one
- * table with the other's size. A table of the same size is replaced in
- * place. */
+ * table with the other's size. A table of the same size is rewritten in
+ * place (its ids are checked by the programs, so a mix of old and new is
+ * safe). */
 struct rota_maglev_key {
 	__u32 svc_id;
 	__u32 maglev_m;		/* the master entry's maglev_m */
