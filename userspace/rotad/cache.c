@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 #include "cache.h"
+#include "vec.h"
 #include "log.h"
 
 double wall_now(void)
@@ -68,16 +69,9 @@ static void index_add(struct cache *c, const struct slice_obj *s)
 		}
 	}
 	g = *slot;
-	if (g->n == g->cap) {
-		size_t cap = g->cap ? g->cap * 2 : 2;
-		const struct slice_obj **v = realloc(g->slices, cap * sizeof(*v));
-
-		if (!v) {
-			pr_warn("endpointslice %s: out of memory indexing it", s->key);
-			return;
-		}
-		g->slices = v;
-		g->cap = cap;
+	if (vec_grow(&g->slices, &g->cap, g->n, sizeof(*g->slices))) {
+		pr_warn("endpointslice %s: out of memory indexing it", s->key);
+		return;
 	}
 	g->slices[g->n++] = s;
 }
@@ -157,15 +151,8 @@ void cache_free(struct cache *c)
 /* Lock held. */
 static void add_trigger(struct cache *c, double trigger)
 {
-	if (c->n_triggers == c->cap_triggers) {
-		size_t cap = c->cap_triggers ? c->cap_triggers * 2 : 64;
-		double *t = realloc(c->triggers, cap * sizeof(*t));
-
-		if (!t)
-			return;
-		c->triggers = t;
-		c->cap_triggers = cap;
-	}
+	if (vec_grow(&c->triggers, &c->cap_triggers, c->n_triggers, sizeof(*c->triggers)))
+		return;
 	c->triggers[c->n_triggers++] = trigger;
 }
 

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <netinet/in.h>
 #include "reconcile.h"
+#include "vec.h"
 #include "log.h"
 
 /* A frontend and what it should (or does) hold. */
@@ -88,15 +89,8 @@ static int owned_add(struct reconciler *r, struct fe_entry *e)
 			return -ENOMEM;
 		}
 	}
-	if (o->n == o->cap) {
-		size_t cap = o->cap ? o->cap * 2 : 2;
-		struct fe_entry **v = realloc(o->fes, cap * sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		o->fes = v;
-		o->cap = cap;
-	}
+	if (vec_grow(&o->fes, &o->cap, o->n, sizeof(*o->fes)))
+		return -ENOMEM;
 	o->fes[o->n++] = e;
 	return 0;
 }
@@ -270,16 +264,9 @@ struct stale {
 
 static void stale_add(struct stale *st, struct fe_entry *e)
 {
-	if (st->n == st->cap) {
-		size_t cap = st->cap ? st->cap * 2 : 16;
-		struct fe_entry **v = realloc(st->v, cap * sizeof(*v));
-
-		if (!v) {
-			st->err = -ENOMEM;
-			return;
-		}
-		st->v = v;
-		st->cap = cap;
+	if (vec_grow(&st->v, &st->cap, st->n, sizeof(*st->v))) {
+		st->err = -ENOMEM;
+		return;
 	}
 	st->v[st->n++] = e;
 }
@@ -445,16 +432,9 @@ static void add_conflicted(const void *node, VISIT which, void *arg)
 	if ((which != postorder && which != leaf) ||
 	    bsearch(&k, l->ch->keys, l->ch->n, sizeof(*l->ch->keys), key_ptr_cmp))
 		return;
-	if (l->n == l->cap) {
-		size_t cap = l->cap * 2 + 4;
-		const char **v = realloc(l->v, cap * sizeof(*v));
-
-		if (!v) {
-			l->err = -ENOMEM;
-			return;
-		}
-		l->v = v;
-		l->cap = cap;
+	if (vec_grow(&l->v, &l->cap, l->n, sizeof(*l->v))) {
+		l->err = -ENOMEM;
+		return;
 	}
 	l->v[l->n++] = k;
 }
