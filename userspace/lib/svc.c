@@ -562,6 +562,13 @@ int rota_svc_upsert(struct rota_dp *dp, const struct rota_service *want_in, char
 	goto out;
 
 rollback:
+	/* Backends step 1 turned active again go back to terminating. */
+	for (size_t i = 0; had_old && i < n; i++) {
+		ssize_t j = is_new[i] ? -1 : old_index(&old, &plan[i]);
+
+		if (j >= 0 && !plan[i].terminating && old.backends[j].terminating)
+			backend_write(dp, &want, &plan[i], true);
+	}
 	upsert_rollback(dp, &want.fe, &old, had_old, plan, is_new, written, slots);
 out_msg:
 	dp->cfg = cfg_before;
