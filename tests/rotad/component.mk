@@ -8,6 +8,6 @@ test_rotad_model_LIBS := -lcmocka
 test_json_stream_SRCS := tests/rotad/test_json_stream.c
 test_json_stream_LIBS := -lcmocka
 test_rotad_reconcile_SRCS := tests/rotad/test_reconcile.c userspace/rotad/reconcile.c \
-	userspace/rotad/cache.c userspace/rotad/model.c
+	userspace/rotad/cache.c userspace/rotad/model.c userspace/rotad/keyed_list.c
 test_rotad_reconcile_LIBS := -lcmocka
 $(BUILD)/obj/tests/rotad/%.o: CPPFLAGS += -Iuserspace/rotad

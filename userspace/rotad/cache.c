@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 #include "cache.h"
+#include "keyed_list.h"
 #include "vec.h"
 #include "log.h"
 
@@ -37,62 +38,17 @@ static void free_slice(void *o) { obj_free(CACHE_SLICES, o); }
 
 /* ---- slices by Service ---- */
 
-static int group_cmp(const void *a, const void *b)
-{
-	return strcmp(((const struct slice_group *)a)->svc_key, ((const struct slice_group *)b)->svc_key);
-}
-
-static void group_free(void *p)
-{
-	struct slice_group *g = p;
-
-	free(g->svc_key);
-	free(g->slices);
-	free(g);
-}
-
 static void index_add(struct cache *c, const struct slice_obj *s)
 {
-	struct slice_group key = { .svc_key = (char *)s->svc_key }, *g, **slot;
-
 	if (!*s->svc_key || !s->ipv4)	/* other families carry no endpoints for rota */
 		return;
-	slot = tfind(&key, &c->by_service, group_cmp);
-	if (!slot) {
-		g = calloc(1, sizeof(*g));
-		if (!g || !(g->svc_key = strdup(s->svc_key)) || !(slot = tsearch(g, &c->by_service, group_cmp))) {
-			if (g)
-				free(g->svc_key);
-			free(g);
-			pr_warn("endpointslice %s: out of memory indexing it", s->key);
-			return;
-		}
-	}
-	g = *slot;
-	if (vec_grow(&g->slices, &g->cap, g->n, sizeof(*g->slices))) {
+	if (keyed_list_add(&c->by_service, s->svc_key, (void *)s))
 		pr_warn("endpointslice %s: out of memory indexing it", s->key);
-		return;
-	}
-	g->slices[g->n++] = s;
 }
 
 static void index_remove(struct cache *c, const struct slice_obj *s)
 {
-	struct slice_group key = { .svc_key = (char *)s->svc_key }, *g, **slot;
-
-	slot = tfind(&key, &c->by_service, group_cmp);
-	if (!slot)
-		return;
-	g = *slot;
-	for (size_t i = 0; i < g->n; i++)
-		if (g->slices[i] == s) {
-			g->slices[i] = g->slices[--g->n];
-			break;
-		}
-	if (!g->n) {
-		tdelete(g, &c->by_service, group_cmp);
-		group_free(g);
-	}
+	keyed_list_remove(&c->by_service, s->svc_key, s);
 }
 
 static void index_add_node(const void *node, VISIT which, void *arg)
@@ -103,8 +59,7 @@ static void index_add_node(const void *node, VISIT which, void *arg)
 
 static void index_rebuild(struct cache *c)
 {
-	tdestroy(c->by_service, group_free);
-	c->by_service = NULL;
+	keyed_list_destroy(&c->by_service);
 	twalk_r(c->root[CACHE_SLICES], index_add_node, c);
 }
 
@@ -139,7 +94,7 @@ void cache_init(struct cache *c, const char *node_name)
 
 void cache_free(struct cache *c)
 {
-	tdestroy(c->by_service, group_free);
+	keyed_list_destroy(&c->by_service);
 	tdestroy(c->dirty, free);
 	tdestroy(c->root[CACHE_SERVICES], free_svc);
 	tdestroy(c->root[CACHE_SLICES], free_slice);
@@ -384,10 +339,10 @@ const struct svc_obj *cache_service(struct cache *c, const char *key)
 
 const struct slice_obj *const *cache_service_slices(struct cache *c, const char *key, size_t *n)
 {
-	struct slice_group k = { .svc_key = (char *)key }, **g = tfind(&k, &c->by_service, group_cmp);
+	struct keyed_list *l = keyed_list_find(&c->by_service, key);
 
-	*n = g ? (*g)->n : 0;
-	return g ? (const struct slice_obj *const *)(*g)->slices : NULL;
+	*n = l ? l->n : 0;
+	return l ? (const struct slice_obj *const *)l->items : NULL;
 }
 
 static void collect_key(const void *node, VISIT which, void *arg)

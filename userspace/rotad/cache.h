@@ -14,13 +14,6 @@ enum cache_kind {
 	CACHE_KINDS,
 };
 
-/* The EndpointSlices of one Service (kubernetes.io/service-name). */
-struct slice_group {
-	char *svc_key;			/* namespace/name; tree key */
-	const struct slice_obj **slices;
-	size_t n, cap;
-};
-
 /* Services a sync has to revisit: those whose object or slices changed, or
  * every one after a list replaced what was known. */
 struct cache_changes {
@@ -33,7 +26,7 @@ struct cache {
 	pthread_mutex_t lock;
 	pthread_cond_t changed;
 	void *root[CACHE_KINDS];	/* tsearch trees of svc_obj / slice_obj */
-	void *by_service;		/* svc_key → slice_group, for slices with a service */
+	void *by_service;		/* keyed_list: svc_key → its IPv4 slices */
 	void *dirty;			/* tree of strdup'd Service keys changed since the last sync */
 	bool dirty_all;
 	size_t count[CACHE_KINDS];

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <netinet/in.h>
 #include "reconcile.h"
+#include "keyed_list.h"
 #include "vec.h"
 #include "log.h"
 
@@ -19,13 +20,6 @@ struct fe_entry {
 	char *svc_key;			/* owning Service; NULL: adopted from the maps, owner not known yet */
 	char port_name[PORT_NAME_LEN];
 	struct rota_service svc;
-};
-
-/* The frontends one Service holds in the maps. */
-struct owned {
-	char *svc_key;			/* tree key */
-	struct fe_entry **fes;
-	size_t n, cap;
 };
 
 static int fe_cmp(const void *a, const void *b)
@@ -39,11 +33,6 @@ static int fe_cmp(const void *a, const void *b)
 	if (x->proto != y->proto)
 		return x->proto < y->proto ? -1 : 1;
 	return (int)x->scope - (int)y->scope;
-}
-
-static int owned_cmp(const void *a, const void *b)
-{
-	return strcmp(((const struct owned *)a)->svc_key, ((const struct owned *)b)->svc_key);
 }
 
 static int str_cmp(const void *a, const void *b)
@@ -60,56 +49,16 @@ static void entry_free(void *p)
 	free(e);
 }
 
-static void owned_free(void *p)
-{
-	struct owned *o = p;
-
-	free(o->svc_key);
-	free(o->fes);
-	free(o);
-}
-
-static struct owned *owned_of(struct reconciler *r, const char *svc_key)
-{
-	struct owned key = { .svc_key = (char *)svc_key }, **o = tfind(&key, &r->by_owner, owned_cmp);
-
-	return o ? *o : NULL;
-}
-
+/* by_owner: the frontends each Service holds in the maps. */
 static int owned_add(struct reconciler *r, struct fe_entry *e)
 {
-	struct owned *o = owned_of(r, e->svc_key);
-
-	if (!o) {
-		o = calloc(1, sizeof(*o));
-		if (!o || !(o->svc_key = strdup(e->svc_key)) || !tsearch(o, &r->by_owner, owned_cmp)) {
-			if (o)
-				free(o->svc_key);
-			free(o);
-			return -ENOMEM;
-		}
-	}
-	if (vec_grow(&o->fes, &o->cap, o->n, sizeof(*o->fes)))
-		return -ENOMEM;
-	o->fes[o->n++] = e;
-	return 0;
+	return keyed_list_add(&r->by_owner, e->svc_key, e);
 }
 
 static void owned_remove(struct reconciler *r, const struct fe_entry *e)
 {
-	struct owned *o = e->svc_key ? owned_of(r, e->svc_key) : NULL;
-
-	if (!o)
-		return;
-	for (size_t i = 0; i < o->n; i++)
-		if (o->fes[i] == e) {
-			o->fes[i] = o->fes[--o->n];
-			break;
-		}
-	if (!o->n) {
-		tdelete(o, &r->by_owner, owned_cmp);
-		owned_free(o);
-	}
+	if (e->svc_key)
+		keyed_list_remove(&r->by_owner, e->svc_key, e);
 }
 
 int reconciler_init(struct reconciler *r, struct rota_dp *dp, bool maglev)
@@ -145,10 +94,10 @@ int reconciler_init(struct reconciler *r, struct rota_dp *dp, bool maglev)
 
 void reconciler_free(struct reconciler *r)
 {
-	tdestroy(r->by_owner, owned_free);
+	keyed_list_destroy(&r->by_owner);
 	tdestroy(r->current, entry_free);
 	tdestroy(r->conflicted, free);
-	r->by_owner = r->current = r->conflicted = NULL;
+	r->current = r->conflicted = NULL;
 }
 
 /* ---- desired state of the Services revisited ---- */
@@ -483,11 +432,11 @@ int reconcile(struct reconciler *r, struct cache *c, const struct cache_changes 
 		twalk_r(r->current, find_stale, &(struct stale_walk){ b.want, &st });
 	} else {
 		for (size_t i = 0; i < keys.n; i++) {
-			struct owned *o = owned_of(r, keys.v[i]);
+			struct keyed_list *o = keyed_list_find(&r->by_owner, keys.v[i]);
 
 			for (size_t j = 0; o && j < o->n; j++)
-				if (is_stale(b.want, o->fes[j]))
-					stale_add(&st, o->fes[j]);
+				if (is_stale(b.want, o->items[j]))
+					stale_add(&st, o->items[j]);
 		}
 	}
 	if ((b.err = st.err))
