@@ -1,9 +1,9 @@
 /* Tests of rotad's reconciler (reconcile.c) and the change tracking of its
  * cache (cache.c) on a real datapath in a private bpffs directory: a sync
  * revisits only the Services whose object or slices changed and writes
- * only what differs; a list makes the next sync revisit everything and
- * remove what no Service wants (also what a previous agent left); a slice
- * moving between Services updates both; two Services wanting one frontend
+ * only what differs, leaving the others unread; a list makes the next sync
+ * revisit everything and remove what no Service wants (also what a
+ * previous agent left); a slice moving between Services updates both; two Services wanting one frontend
  * leave it to the holder, and the other takes it once it is free. Needs
  * root (bpffs, BPF maps). */
 #include <errno.h>
@@ -195,6 +195,50 @@ static void test_change_revisits_one_service(void **state)
 	assert_int_equal(backends("10.96.0.1", 80, NULL), 4);
 }
 
+/* A list that brought nothing new: the next sync still revisits everything
+ * (what cache_list_commit marks). */
+static void relisted(void)
+{
+	pthread_mutex_lock(&cache.lock);
+	cache.dirty_all = true;
+	pthread_mutex_unlock(&cache.lock);
+}
+
+/* A partial sync looks at the changed Services only: with Maglev turned on
+ * between syncs, every service differs from what the maps hold, yet a
+ * change to a rewrites a alone; only a relist rewrites b. */
+static void test_partial_sync_leaves_others_alone(void **state)
+{
+	struct rota_frontend fe_b = { .port = htons(80), .proto = IPPROTO_TCP };
+	struct rota_service got;
+
+	(void)state;
+	inet_pton(AF_INET, "10.96.0.2", &fe_b.addr);
+	rec.maglev = true;
+	slice("MODIFIED", "a-1", "a", 1, 3);
+	assert_int_equal(sync_now(), 0);
+	assert_false(last_all);
+	assert_int_equal(rec.upserts, 1);
+	assert_int_equal(rota_svc_get(&dp, &fe_b, &got), 0);
+	assert_false(got.maglev);
+	rota_svc_free(&got);
+	relisted();
+	assert_int_equal(sync_now(), 0);
+	assert_true(last_all);
+	assert_int_equal(rec.upserts, 1);	/* b */
+	assert_int_equal(rota_svc_get(&dp, &fe_b, &got), 0);
+	assert_true(got.maglev);
+	rota_svc_free(&got);
+	/* Back as the later tests expect. */
+	rec.maglev = false;
+	slice("MODIFIED", "a-1", "a", 1, 4);
+	relisted();
+	assert_int_equal(sync_now(), 0);
+	assert_int_equal(rec.upserts, 2);
+	assert_int_equal(backends("10.96.0.1", 80, NULL), 4);
+	assert_int_equal(backends("10.96.0.2", 80, NULL), 2);
+}
+
 static void test_slice_moving_updates_both(void **state)
 {
 	int third;
@@ -314,6 +358,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_first_sync_writes_everything),
 		cmocka_unit_test(test_change_revisits_one_service),
+		cmocka_unit_test(test_partial_sync_leaves_others_alone),
 		cmocka_unit_test(test_slice_moving_updates_both),
 		cmocka_unit_test(test_deleted_service_goes),
 		cmocka_unit_test(test_frontend_wanted_twice),
