@@ -3,9 +3,9 @@
  * revisits only the Services whose object or slices changed and writes
  * only what differs, leaving the others unread; a list makes the next sync
  * revisit everything and remove what no Service wants (also what a
- * previous agent left); a slice moving between Services updates both; two Services wanting one frontend
- * leave it to the holder, and the other takes it once it is free. Needs
- * root (bpffs, BPF maps). */
+ * previous agent left); a slice moving between Services updates both; two
+ * Services wanting one frontend leave it to the holder, and the other takes
+ * it once it is free. Needs root (bpffs, BPF maps). */
 #include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
