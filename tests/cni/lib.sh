@@ -99,11 +99,8 @@ require_env() {
 	[[ $(stat -fc %T /sys/fs/bpf 2>/dev/null) == bpf_fs ]] || die "/sys/fs/bpf is not a bpf filesystem"
 }
 
-in_ns() {
-	local ns=$1
-	shift
-	nsenter --net="/run/netns/$ns" "$@"
-}
+# shellcheck source=../lib/netns.sh
+source "$CNI_TDIR/../lib/netns.sh"	# in_ns, netns_new
 bg_ns() {
 	local ns=$1
 	shift
@@ -111,12 +108,7 @@ bg_ns() {
 	T_PIDS+=($!)
 }
 
-new_netns() {
-	ip netns add "$1" || die "ip netns add $1"
-	T_NETNS+=("$1")
-	ip -n "$1" link set lo up
-	in_ns "$1" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 2>/dev/null
-}
+new_netns() { netns_new "$1" T_NETNS; }
 
 # setup_node: the node netns (a router with no default route: pod traffic
 # that is not for a pod dies there), rota loaded, the plugin directory.

@@ -128,11 +128,8 @@ require_env() {
 
 # in_ns NS CMD...: runs CMD in netns NS without remounting /sys (unlike
 # `ip netns exec`), so /sys/fs/bpf and /sys/fs/cgroup stay visible.
-in_ns() {
-	local ns=$1
-	shift
-	nsenter --net="/run/netns/$ns" "$@"
-}
+# shellcheck source=../lib/netns.sh
+source "$E2E_DIR/../lib/netns.sh"	# in_ns, netns_new
 
 # in_cg NS CMD...: like in_ns, from a process first moved into the
 # socket-LB cgroup.
@@ -163,12 +160,7 @@ rota_node() { in_ns "$NS_NODE" "$ROTA_BIN" --bpffs-dir "$BPFFS" "$@"; }
 
 # ---------------------------------------------------------------- topology
 
-new_netns() {
-	ip netns add "$1" || die "ip netns add $1"
-	E2E_NETNS+=("$1")
-	ip -n "$1" link set lo up
-	in_ns "$1" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 2>/dev/null
-}
+new_netns() { netns_new "$1" E2E_NETNS; }
 
 # add_pod NS HOSTIF POD_ADDR: a veth pair, eth0 in NS, HOSTIF in the node;
 # /24 with the node side as .1 and the default route.

@@ -11,7 +11,8 @@
 # run's own processes, whatever else the machine is doing. The socket-LB
 # client's cgroup is the one rota attaches to.
 
-in_ns() { local ns=$1; shift; nsenter --net="/run/netns/$ns" "$@"; }
+# shellcheck source=../../lib/netns.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../../lib/netns.sh"	# in_ns, netns_new
 # in_cg CGROUP NS CMD...: in netns NS, from a process first moved into CGROUP.
 in_cg() {
 	local cg=$1 ns=$2; shift 2
@@ -19,12 +20,7 @@ in_cg() {
 	nsenter --net="/run/netns/$ns" sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$cg" "$@"
 }
 
-new_netns() {
-	ip netns add "$1" || die "ip netns add $1"
-	NETNS+=("$1")
-	ip -n "$1" link set lo up
-	in_ns "$1" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 2>/dev/null
-}
+new_netns() { netns_new "$1" NETNS; }
 
 # make_cgroups: $CGROOT and a client and a backend cgroup per topology.
 make_cgroups() {
