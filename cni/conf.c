@@ -155,8 +155,9 @@ int conf_parse(struct cni_conf *c, const char *buf, size_t len, const char *comm
 	snprintf(c->bpffs_dir, sizeof(c->bpffs_dir), "%s", s ? s : ROTA_DEFAULT_BPFFS_DIR);
 	v = cJSON_GetObjectItemCaseSensitive(c->root, "mtu");
 	if (v) {
-		if (!cJSON_IsNumber(v) || v->valuedouble != (int)v->valuedouble || v->valueint < 68 ||
-		    v->valueint > 65535)
+		/* range first: converting 2e121 to int is undefined */
+		if (!cJSON_IsNumber(v) || !(v->valuedouble >= 68 && v->valuedouble <= 65535) ||
+		    v->valuedouble != (int)v->valuedouble)
 			return cni_error(CNI_ERR_INVALID_CONFIG, "mtu must be an integer between 68 and 65535");
 		c->mtu = v->valueint;
 	}

@@ -44,6 +44,8 @@ expect "bad podCIDR" 7 'podCIDR: "10.1.2.0"' "$(conf 'del c["ipam"]["subnet"]; c
 expect "no pod CIDR anywhere" 7 "no pod CIDR" "$(conf 'del c["ipam"]')" "${ENV_OK[@]}"
 expect "unknown cniVersion" 1 "cniVersion 9.9.9 is not supported" "$(conf 'c["cniVersion"]="9.9.9"')" "${ENV_OK[@]}"
 expect "bad mtu" 7 "mtu must be" "$(conf 'c["mtu"]=12')" "${ENV_OK[@]}"
+expect "huge mtu (no int conversion before the range check)" 7 "mtu must be" "$(conf 'c["mtu"]=2e121')" "${ENV_OK[@]}"
+expect "fractional mtu" 7 "mtu must be" "$(conf 'c["mtu"]=1400.5')" "${ENV_OK[@]}"
 expect "ifname too long" 4 'CNI_IFNAME "eth0123456789abc" is too long' "$(conf)" CNI_CONTAINERID=e1 CNI_NETNS="$NS" CNI_IFNAME=eth0123456789abc
 expect "ifname with /" 4 "must not contain '/'" "$(conf)" CNI_CONTAINERID=e1 CNI_NETNS="$NS" CNI_IFNAME=eth/0
 expect "ifname .." 4 'CNI_IFNAME ".." is not a valid' "$(conf)" CNI_CONTAINERID=e1 CNI_NETNS="$NS" CNI_IFNAME=..
