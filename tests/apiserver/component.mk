@@ -7,3 +7,7 @@ test_apiserver_parsers_SRCS := tests/apiserver/test_parsers.c userspace/apiserve
 	userspace/apiserver/proto.c userspace/apiserver/status.c userspace/apiserver/util.c
 test_apiserver_parsers_LIBS := -lcmocka -lcjson
 $(BUILD)/obj/tests/apiserver/%.o: CFLAGS += -Wno-format-truncation
+TEST_PROGS += test_apiserver_bodies
+test_apiserver_bodies_SRCS := tests/apiserver/test_bodies.c userspace/apiserver/jsonbody.c \
+	userspace/apiserver/yamlbody.c userspace/apiserver/util.c
+test_apiserver_bodies_LIBS := -lcmocka -lcjson -lyaml

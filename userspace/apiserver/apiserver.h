@@ -26,6 +26,17 @@ struct apiserver {
 
 	size_t max_body;
 	int bookmark_secs;
+	/* what one client may take of the HTTP front (http.c, docs/apiserver.md) */
+	struct http_limits {
+		unsigned max_conns;		/* --max-connections */
+		unsigned max_conns_per_client;	/* --max-connections-per-client (per address) */
+		unsigned header_timeout;	/* --request-header-timeout, seconds */
+		unsigned idle_timeout;		/* --idle-timeout, seconds */
+		unsigned max_inflight;		/* --max-requests-inflight (reads) */
+		unsigned max_mutating;		/* --max-mutating-requests-inflight */
+	} limits;
+	unsigned inflight, inflight_mutating;	/* atomics */
+	struct conn_guard *guard;
 	char bind_addr[64];
 	int port;
 	bool tls;
@@ -50,7 +61,7 @@ struct apiserver {
 struct MHD_Daemon;
 int http_start(struct apiserver *as, const char *cert_pem, const char *key_pem,
 	       struct MHD_Daemon **out);
-void http_stop(struct MHD_Daemon *d);
+void http_stop(struct apiserver *as, struct MHD_Daemon *d);
 
 /* auth.c */
 struct token_user {

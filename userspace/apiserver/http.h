@@ -15,6 +15,9 @@ struct req {
 	struct buf body;
 	bool too_large;
 	bool answered_early;
+	bool close;		/* answer with Connection: close */
+	bool retry_after;	/* answer with Retry-After: 1 */
+	unsigned *inflight;	/* the counter this request holds a place in */
 	char user[128];
 	char warnings[2048];	/* "\n"-separated; each becomes a Warning: 299 header */
 	enum MHD_Result ret;	/* what the last reply_* returned */

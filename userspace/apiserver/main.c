@@ -56,13 +56,21 @@ static void usage(FILE *f)
 "  --watch-history N               revisions of history kept for watch resume (default 10000)\n"
 "  --max-request-bytes N           request body limit (default 3145728)\n"
 "  --bookmark-interval SECONDS     BOOKMARK period for watches that allow them (default 10)\n"
+"  --max-connections N             open connections in all (default 4000)\n"
+"  --max-connections-per-client N  open connections from one client address (default 1000)\n"
+"  --request-header-timeout S      a connection's request headers must be in within S seconds of\n"
+"                                  accept, or of the idle timeout after an answer (default 32)\n"
+"  --idle-timeout S                close a connection silent for S seconds (default 60)\n"
+"  --max-requests-inflight N       reads served at once; beyond, 429 + Retry-After (default 400)\n"
+"  --max-mutating-requests-inflight N  writes served at once (default 200)\n"
 "  -v, --v LEVEL                   log level warn|info|debug (default info)\n");
 }
 
 enum {
 	OPT_DATA = 256, OPT_BIND, OPT_PORT, OPT_INSECURE, OPT_CERT, OPT_KEY, OPT_TOKENS,
 	OPT_KCFG, OPT_SVC, OPT_NP, OPT_ETCD, OPT_ETCD_PREFIX, OPT_ENC, OPT_HIST, OPT_MAXB,
-	OPT_BOOKMARK, OPT_CLIENT_CA,
+	OPT_BOOKMARK, OPT_CLIENT_CA, OPT_MAXCONN, OPT_MAXCONN_CLIENT, OPT_HDR_TIMEOUT, OPT_IDLE,
+	OPT_INFLIGHT, OPT_INFLIGHT_MUT,
 };
 
 static const struct option longopts[] = {
@@ -83,13 +91,36 @@ static const struct option longopts[] = {
 	{ "watch-history", required_argument, NULL, OPT_HIST },
 	{ "max-request-bytes", required_argument, NULL, OPT_MAXB },
 	{ "bookmark-interval", required_argument, NULL, OPT_BOOKMARK },
+	{ "max-connections", required_argument, NULL, OPT_MAXCONN },
+	{ "max-connections-per-client", required_argument, NULL, OPT_MAXCONN_CLIENT },
+	{ "request-header-timeout", required_argument, NULL, OPT_HDR_TIMEOUT },
+	{ "idle-timeout", required_argument, NULL, OPT_IDLE },
+	{ "max-requests-inflight", required_argument, NULL, OPT_INFLIGHT },
+	{ "max-mutating-requests-inflight", required_argument, NULL, OPT_INFLIGHT_MUT },
 	{ "v", required_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 }
 };
 
+/* A positive count or number of seconds for flag; -EINVAL naming it. */
+static int parse_positive(const char *flag, const char *v, unsigned *out)
+{
+	char *end;
+	unsigned long n;
+
+	errno = 0;
+	n = strtoul(v, &end, 10);
+	if (errno || *end || !*v || *v == '-' || n == 0 || n > 1000000) {
+		pr_warn("--%s %s: want a number from 1 to 1000000", flag, v);
+		return -EINVAL;
+	}
+	*out = (unsigned)n;
+	return 0;
+}
+
 static int parse_args(int argc, char **argv, struct apiserver *as, struct options *o)
 {
+	struct http_limits *l = &as->limits;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "hv:", longopts, NULL)) != -1) {
@@ -117,6 +148,24 @@ static int parse_args(int argc, char **argv, struct apiserver *as, struct option
 		case OPT_HIST: o->history = atoll(optarg); break;
 		case OPT_MAXB: as->max_body = strtoull(optarg, NULL, 10); break;
 		case OPT_BOOKMARK: as->bookmark_secs = atoi(optarg) > 0 ? atoi(optarg) : 10; break;
+		case OPT_MAXCONN: if (parse_positive("max-connections", optarg, &l->max_conns)) return -EINVAL; break;
+		case OPT_MAXCONN_CLIENT:
+			if (parse_positive("max-connections-per-client", optarg, &l->max_conns_per_client))
+				return -EINVAL;
+			break;
+		case OPT_HDR_TIMEOUT:
+			if (parse_positive("request-header-timeout", optarg, &l->header_timeout))
+				return -EINVAL;
+			break;
+		case OPT_IDLE: if (parse_positive("idle-timeout", optarg, &l->idle_timeout)) return -EINVAL; break;
+		case OPT_INFLIGHT:
+			if (parse_positive("max-requests-inflight", optarg, &l->max_inflight))
+				return -EINVAL;
+			break;
+		case OPT_INFLIGHT_MUT:
+			if (parse_positive("max-mutating-requests-inflight", optarg, &l->max_mutating))
+				return -EINVAL;
+			break;
 		case 'v': {
 			enum rota_log_level l;
 
@@ -250,7 +299,7 @@ static int do_serve(struct apiserver *as, struct options *o)
 	as->ready = 0;
 	as->stopping = 1;
 out:
-	http_stop(d);
+	http_stop(as, d);
 	if (as->store)
 		as->store->ops->close(as->store);
 	tokens_free(as->tokens);
@@ -286,6 +335,9 @@ int main(int argc, char **argv)
 	struct apiserver as = {
 		.port = 6443, .np_lo = 30000, .np_hi = 32767, .max_body = 3 * 1024 * 1024,
 		.bookmark_secs = 10, .bind_addr = "127.0.0.1",
+		/* kube-apiserver's: 32 s ReadHeaderTimeout, 400/200 requests in flight */
+		.limits = { .max_conns = 4000, .max_conns_per_client = 1000, .header_timeout = 32,
+			    .idle_timeout = 60, .max_inflight = 400, .max_mutating = 200 },
 	};
 	struct options o = {
 		.data_dir = "/var/lib/rota-apiserver", .etcd_prefix = "/registry",

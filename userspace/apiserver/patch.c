@@ -1,11 +1,14 @@
 /* patch.c: JSON merge patch, JSON patch and strategic merge patch over cJSON
  * documents, as the PATCH verb needs them. */
 #include <errno.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "patch.h"
+#include "jsonbody.h"
+#include "util.h"
 
 /* ---- RFC 7386 ---- */
 
@@ -58,16 +61,21 @@ static void unescape_token(const char *s, size_t n, char *out, size_t outlen)
 	out[o] = 0;
 }
 
+/* An RFC 6901 array index: decimal digits, no leading zero, and small
+ * enough for cJSON's int positions (a wrapped index would be negative). */
 static bool parse_index(const char *t, int *idx)
 {
-	char *end;
-	long v;
+	long long v = 0;
 
 	if (!*t || (t[0] == '0' && t[1]))
 		return false;
-	v = strtol(t, &end, 10);
-	if (*end || v < 0)
-		return false;
+	for (; *t; t++) {
+		if (*t < '0' || *t > '9')
+			return false;
+		v = v * 10 + (*t - '0');
+		if (v > INT_MAX)
+			return false;
+	}
 	*idx = (int)v;
 	return true;
 }
@@ -149,12 +157,43 @@ static void array_insert(cJSON *arr, int i, cJSON *val)
 	cJSON_Delete(tail);
 }
 
-/* add: val is consumed on success. */
+static int json_depth(const cJSON *v)
+{
+	const cJSON *c;
+	int d = 0;
+
+	if (!cJSON_IsObject(v) && !cJSON_IsArray(v))
+		return 0;
+	cJSON_ArrayForEach(c, v) {
+		int cd = json_depth(c);
+
+		if (cd > d)
+			d = cd;
+	}
+	return d + 1;
+}
+
+/* Levels of objects and arrays above the place ptr names. */
+static int pointer_depth(const char *ptr)
+{
+	int n = 0;
+
+	for (; *ptr; ptr++)
+		n += *ptr == '/';
+	return n;
+}
+
+/* add: val is consumed on success. -E2BIG when val there would nest the
+ * document deeper than JSON_MAX_DEPTH: documents stay walkable by
+ * recursion (copies of copies could otherwise deepen it without bound). */
 static int pointer_add(cJSON **doc, const char *ptr, cJSON *val, bool replace)
 {
 	cJSON *parent;
 	char last[512];
 	int i;
+
+	if (pointer_depth(ptr) + json_depth(val) > JSON_MAX_DEPTH)
+		return -E2BIG;
 
 	if (!*ptr) {
 		cJSON_Delete(*doc);
@@ -191,8 +230,9 @@ static int pointer_add(cJSON **doc, const char *ptr, cJSON *val, bool replace)
 	return 0;
 }
 
-int json_patch_apply(cJSON **doc, const cJSON *patch, char *errbuf, size_t errlen)
+int json_patch_apply(cJSON **doc, const cJSON *patch, size_t copy_limit, char *errbuf, size_t errlen)
 {
+	size_t copied = 0;
 	const cJSON *op;
 	int n = 0;
 
@@ -231,7 +271,20 @@ int json_patch_apply(cJSON **doc, const cJSON *patch, char *errbuf, size_t errle
 				snprintf(errbuf, errlen, "operation %d (%s %s): missing from", n, name, path);
 				return -EINVAL;
 			}
-			v = name[0] == 'm' ? pointer_detach(*doc, f) : cJSON_Duplicate(pointer_get(*doc, f), 1);
+			if (name[0] == 'c') {
+				/* each copy may double the document: bound what they add up to */
+				const cJSON *src = pointer_get(*doc, f);
+
+				copied += src ? json_size(src) : 0;
+				if (copied > copy_limit) {
+					snprintf(errbuf, errlen, "operation %d (copy %.64s): the copies add up to more than %zu bytes",
+						 n, path, copy_limit);
+					return -E2BIG;
+				}
+				v = cJSON_Duplicate(src, 1);
+			} else {
+				v = pointer_detach(*doc, f);
+			}
 			err = v ? pointer_add(doc, path, v, false) : -ENOENT;
 		} else if (!strcmp(name, "test")) {
 			cJSON *cur = pointer_get(*doc, path);
@@ -242,6 +295,12 @@ int json_patch_apply(cJSON **doc, const cJSON *patch, char *errbuf, size_t errle
 			}
 		} else {
 			snprintf(errbuf, errlen, "operation %d: unknown op \"%s\"", n, name);
+			return -EINVAL;
+		}
+		if (err == -E2BIG) {
+			cJSON_Delete(v);
+			snprintf(errbuf, errlen, "operation %d (%s %.64s): the result would nest deeper than %d levels",
+				 n, name, path, JSON_MAX_DEPTH);
 			return -EINVAL;
 		}
 		if (err) {

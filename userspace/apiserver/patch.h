@@ -6,7 +6,10 @@
 /* Each applies patch to *doc in place (it may replace *doc) and returns 0,
  * or -EINVAL with errbuf naming what in the patch is wrong. */
 int merge_patch_apply(cJSON **doc, const cJSON *patch);
-int json_patch_apply(cJSON **doc, const cJSON *patch, char *errbuf, size_t errlen);
+/* JSON patch: the values its copy operations duplicate may add up to at
+ * most copy_limit bytes (-E2BIG beyond), as kube-apiserver bounds them by
+ * its request size limit. */
+int json_patch_apply(cJSON **doc, const cJSON *patch, size_t copy_limit, char *errbuf, size_t errlen);
 /* Strategic merge patch with the patch strategies of the Go types for the
  * kinds served here (lists merged by key: containers by name, service
  * ports by port, conditions by type, ...; other lists replaced). Supports

@@ -12,6 +12,7 @@
 #include "kinds.h"
 #include "log.h"
 #include "patch.h"
+#include "jsonbody.h"
 #include "proto.h"
 #include "yamlbody.h"
 #include "selector.h"
@@ -140,26 +141,31 @@ static bool dry_run(struct req *r)
 static cJSON *parse_body(struct req *r, enum MHD_Result *ret)
 {
 	const char *ct = req_header(r, "Content-Type");
+	char err[300];
 	cJSON *obj;
 
 	if (ct && strstr(ct, "application/vnd.kubernetes.protobuf")) {
-		char err[300];
 		int rc = proto_decode(r->body.p ? r->body.p : "", r->body.len, &obj, err, sizeof(err));
 
 		if (rc == -ENOTSUP) {
 			*ret = reply_status(r, status_new(415, "UnsupportedMediaType", "%s", err));
 			return NULL;
 		}
-		if (rc) {
+		if (rc || json_tree_check(obj, err, sizeof(err))) {
+			if (!rc)
+				cJSON_Delete(obj);
 			*ret = bad_request(r, err);
 			return NULL;
 		}
 		return obj;
 	}
 	if (ct && (!strncmp(ct, "application/yaml", 16) || !strncmp(ct, "application/x-yaml", 18))) {
-		char err[300];
-
-		if (yaml_body_parse(r->body.p ? r->body.p : "", r->body.len, &obj, err, sizeof(err))) {
+		if (yaml_body_parse(r->body.p ? r->body.p : "", r->body.len, r->as->max_body, &obj, err, sizeof(err))) {
+			*ret = bad_request(r, err);
+			return NULL;
+		}
+		if (json_tree_check(obj, err, sizeof(err))) {
+			cJSON_Delete(obj);
 			*ret = bad_request(r, err);
 			return NULL;
 		}
@@ -170,14 +176,11 @@ static cJSON *parse_body(struct req *r, enum MHD_Result *ret)
 			"the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf"));
 		return NULL;
 	}
-	obj = r->body.p ? cJSON_ParseWithLength(r->body.p, r->body.len) : NULL;
+	obj = json_body_parse(r->body.p ? r->body.p : "", r->body.len, err, sizeof(err));
 	if (!obj) {
-		const char *at = cJSON_GetErrorPtr();
-		char msg[256];
+		char msg[400];
 
-		snprintf(msg, sizeof(msg), "couldn't get version/kind; json parse error: %s%.40s",
-			 r->body.len ? "invalid JSON near: " : "empty request body",
-			 r->body.len && at ? at : "");
+		snprintf(msg, sizeof(msg), "couldn't get version/kind; json parse error: %s", err);
 		*ret = bad_request(r, msg);
 		return NULL;
 	}
@@ -600,6 +603,14 @@ static int update_once(struct req *r, const struct target *t, const cJSON *in,
 		err = write_txn(as, kv->key, NULL, 0, kv->mod_rev, true, &rel, &rev, &failed);
 	} else {
 		err = object_encode(as, t->res, obj, &val, &len);
+		if (!err && len > as->max_body) {
+			/* a patch may grow an object past what a body may carry */
+			free(val);
+			*st = status_new(413, "RequestEntityTooLarge", "Request entity too large: limit is %zu",
+					 as->max_body);
+			err = -E2BIG;
+			goto out;
+		}
 		if (!err)
 			err = write_txn(as, kv->key, val, len, kv->mod_rev, false, &c, &rev, &failed);
 		free(val);
@@ -710,9 +721,13 @@ static enum MHD_Result handle_patch(struct req *r, const struct target *t)
 	else
 		return reply_status(r, status_new(415, "UnsupportedMediaType",
 			"the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json"));
-	patch = r->body.p ? cJSON_ParseWithLength(r->body.p, r->body.len) : NULL;
-	if (!patch)
-		return bad_request(r, "error decoding patch: invalid JSON");
+	patch = json_body_parse(r->body.p ? r->body.p : "", r->body.len, errbuf, sizeof(errbuf));
+	if (!patch) {
+		char msg[600];
+
+		snprintf(msg, sizeof(msg), "error decoding patch: %s", errbuf);
+		return bad_request(r, msg);
+	}
 	rv_given = kind != P_JSON &&
 		   json_str(json_obj(patch, "metadata"), "resourceVersion") != NULL;
 	object_key(r->as, t->res, t->ns, t->name, key, sizeof(key));
@@ -738,7 +753,14 @@ static enum MHD_Result handle_patch(struct req *r, const struct target *t)
 		errbuf[0] = 0;
 		err = kind == P_MERGE ? merge_patch_apply(&doc, patch) :
 		      kind == P_SMP ? strategic_merge_patch_apply(&doc, patch, errbuf, sizeof(errbuf)) :
-		      json_patch_apply(&doc, patch, errbuf, sizeof(errbuf));
+		      json_patch_apply(&doc, patch, r->as->max_body, errbuf, sizeof(errbuf));
+		if (err == -E2BIG) {
+			kv_free(&kv);
+			cJSON_Delete(doc);
+			ret = reply_status(r, status_new(413, "RequestEntityTooLarge",
+							 "Request entity too large: %s", errbuf));
+			goto done;
+		}
 		if (err || !cJSON_IsObject(doc)) {
 			char msg[700];
 
@@ -917,9 +939,13 @@ static enum MHD_Result handle_delete(struct req *r, const struct target *t)
 	int err = 0;
 
 	if (r->body.len) {
-		opts = cJSON_ParseWithLength(r->body.p, r->body.len);
-		if (!opts)
-			return bad_request(r, "couldn't decode DeleteOptions: invalid JSON");
+		char err[300], msg[400];
+
+		opts = json_body_parse(r->body.p, r->body.len, err, sizeof(err));
+		if (!opts) {
+			snprintf(msg, sizeof(msg), "couldn't decode DeleteOptions: %s", err);
+			return bad_request(r, msg);
+		}
 	}
 	if (!strcmp(t->res->kind, "Namespace") &&
 	    (!strcmp(t->name, "default") || !strcmp(t->name, "kube-system") || !strcmp(t->name, "kube-public"))) {
@@ -936,7 +962,9 @@ static enum MHD_Result handle_delete(struct req *r, const struct target *t)
 		int64_t rev;
 		int grace;
 
+		/* the object of the attempt before, if any: every exit frees obj */
 		cJSON_Delete(obj);
+		obj = NULL;
 		err = as->store->ops->get(as->store, key, &kv);
 		if (err == -ENOENT) {
 			ret = not_found(r, t->res, t->name);

@@ -284,3 +284,20 @@ void json_set_str(cJSON *o, const char *name, const char *v)
 {
 	json_set(o, name, cJSON_CreateString(v));
 }
+
+size_t json_size(const cJSON *v)
+{
+	size_t n = v->string ? strlen(v->string) + 3 : 0;	/* "key": */
+	const cJSON *c;
+
+	if (cJSON_IsString(v))
+		return n + strlen(v->valuestring) + 2;
+	if (cJSON_IsNumber(v))
+		return n + 8;
+	if (!cJSON_IsObject(v) && !cJSON_IsArray(v))
+		return n + 5;	/* true, false, null */
+	n += 2;
+	cJSON_ArrayForEach(c, v)
+		n += json_size(c) + 1;
+	return n;
+}

@@ -36,3 +36,6 @@ cJSON *json_obj(const cJSON *o, const char *name);
 cJSON *json_ensure_obj(cJSON *o, const char *name);
 void json_set_str(cJSON *o, const char *name, const char *v);
 void json_set(cJSON *o, const char *name, cJSON *v);
+/* Bytes v takes printed unformatted (strings counted unescaped): cheap
+ * enough to bound growth before a copy is made. */
+size_t json_size(const cJSON *v);
